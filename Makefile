@@ -1,0 +1,29 @@
+# tunelab: `make demo` trains the default model on the shipped BANKING77 data; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint clean
+
+install: $(STAMP)
+
+# torch goes in first, pinned to the local CPU wheel, so no resolver ever pulls CUDA packages;
+# everything else is installed under the same constraints.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: install
+	HF_HUB_OFFLINE=1 $(BIN)/tunelab train examples/banking77.yaml -o runs/banking77 --overwrite
+
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+test-fast: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,127 @@
+"""The on-disk model format and its safe publication.
+
+An artifact is a Hugging Face model directory (config.json with real label names, safetensors
+weights, tokenizer files) plus `tunelab.json` (task, labels, config, data fingerprint, metrics,
+versions), `report.json`, plots and a model card. Plain transformers can load it; tunelab.load
+turns it into a Predictor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import uuid
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+from tunelab.data.example import Example
+from tunelab.errors import TunelabError
+
+META_FILE = "tunelab.json"
+FORMAT_VERSION = 1
+_PARTIAL_MARKER = ".tunelab-partial"
+
+
+class ArtifactError(TunelabError):
+    pass
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for dist in ("tunelab", "torch", "transformers", "tokenizers", "accelerate", "safetensors", "scikit-learn"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def examples_fingerprint(examples: Sequence[Example]) -> str:
+    """sha256 over the texts and labels in order: two runs on the same data share it."""
+    digest = hashlib.sha256()
+    for ex in examples:
+        label = "\x1f".join(ex.label) if isinstance(ex.label, tuple) else (ex.label or "")
+        digest.update(f"{ex.text}\x00{ex.text_pair or ''}\x00{label}\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    meta_path = path / META_FILE
+    if not path.exists():
+        raise ArtifactError(f"artifact not found: {path}")
+    if not meta_path.is_file():
+        raise ArtifactError(f"{path} is not a tunelab artifact (no {META_FILE}); train one with `tunelab train`")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ArtifactError(f"{path} was written by a newer tunelab (format {meta['format_version']}); upgrade tunelab")
+    return meta
+
+
+def check_output_dir(output: Path, overwrite: bool) -> None:
+    """Refuse before any work starts, so a long run never ends in 'directory exists'."""
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise ArtifactError(f"output {output} exists and is not a directory")
+    if not overwrite:
+        raise ArtifactError(f"output directory {output} already exists; pass --overwrite to replace it or choose another -o")
+    if any(output.iterdir()) and not (output / META_FILE).is_file():
+        raise ArtifactError(
+            f"refusing to overwrite {output}: it is not empty and not a tunelab artifact (no {META_FILE})"
+        )
+
+
+def prepare_workdir(workdir: Path, *, resume: bool) -> None:
+    """The run's scratch space beside the output: checkpoints, logs and the artifact being built."""
+    if workdir.exists():
+        if not (workdir / _PARTIAL_MARKER).exists():
+            raise ArtifactError(f"{workdir} exists and was not made by tunelab; move it away")
+        if not resume:
+            shutil.rmtree(workdir)
+    elif resume:
+        raise ArtifactError(f"nothing to resume: no interrupted run at {workdir}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / _PARTIAL_MARKER).touch()
+
+
+def publish(staging: Path, output: Path, *, overwrite: bool) -> None:
+    """Move a finished artifact into place. The old one is replaced only once the new one is complete."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    backup = None
+    if output.exists():
+        check_output_dir(output, overwrite)
+        backup = output.with_name(f".{output.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(output, backup)
+    try:
+        os.replace(staging, output)
+    except OSError:
+        if backup is not None:
+            os.replace(backup, output)
+        raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def save_model_files(directory: Path, model, tokenizer) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)

@@ -1,0 +1,38 @@
+"""The `tunelab` command: a thin typer skin over the functions in tunelab.workflow."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from tunelab.cli import evaluate, init, predict, train
+from tunelab.errors import TunelabError
+
+app = typer.Typer(
+    name="tunelab",
+    help="Fine-tune, evaluate and use transformer models from raw CSV/TSV/JSONL files, offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("init")(init.init_cli)
+app.command("train")(train.train_cli)
+app.command("evaluate")(evaluate.evaluate_cli)
+app.command("predict")(predict.predict_cli)
+
+
+def main() -> None:
+    try:
+        app()
+    except TunelabError as err:
+        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(getattr(err, "exit_code", 2))
+    except KeyboardInterrupt:
+        Console(stderr=True).print("[bold red]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+
+def evaluate_cli(
+    artifact: Path = typer.Argument(..., help="A trained tunelab artifact directory."),
+    data: Path = typer.Argument(..., help="Labelled CSV/TSV/JSONL file."),
+    text_column: Optional[str] = typer.Option(None, help="Text column (default: as in training, else detected)."),
+    text_pair_column: Optional[str] = typer.Option(None, help="Second text column for pairs."),
+    label_column: Optional[str] = typer.Option(None, help="Label column (default: as in training, else detected)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+    batch_size: int = typer.Option(64, help="Texts per forward pass."),
+) -> None:
+    """Score an artifact on a labelled file: the same numbers as the training-time report."""
+    from tunelab.workflow.evaluate import evaluate_artifact
+    from tunelab.workflow.report import print_report
+
+    report = evaluate_artifact(
+        artifact, data, text_column=text_column, text_pair_column=text_pair_column,
+        label_column=label_column, json_out=json_out, batch_size=batch_size,
+    )
+    print_report(report, console=Console())

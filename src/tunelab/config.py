@@ -1,0 +1,220 @@
+"""The run configuration: one pydantic model per pipeline stage, loaded from YAML plus dotted overrides.
+
+Every section forbids unknown keys, so a typo is an error that names the key and lists the valid
+ones instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tunelab.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class ModelConfig(Section):
+    name: str = Field(
+        "minilm",
+        description="A local model directory, a packaged offline model (minilm) or a hub id.",
+    )
+    allow_download: bool = Field(
+        False, description="Allow fetching a hub id from the network. Off by default: tunelab runs offline."
+    )
+    revision: str | None = Field(None, description="Hub revision, only used with allow_download.")
+    max_length: int = Field(128, ge=8, le=8192, description="Tokens per text (pair) after truncation.")
+    dropout: float | None = Field(
+        None, ge=0.0, lt=1.0, description="Override the backbone's hidden and attention dropout."
+    )
+    classifier_dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Dropout before the head.")
+
+
+class SplitConfig(Section):
+    dev: float = Field(0.1, ge=0.0, lt=1.0, description="Share of train carved out as dev when no dev file.")
+    test: float = Field(0.0, ge=0.0, lt=1.0, description="Share of train carved out as test when no test file.")
+    seed: int = Field(13, description="Seed of the stratified split; independent of training.seed.")
+
+
+class DataConfig(Section):
+    train: Path | None = Field(None, description="Training file (CSV, TSV or JSONL).")
+    dev: Path | None = Field(None, description="Dev file; carved from train when absent.")
+    test: Path | None = Field(None, description="Test file; optional.")
+    format: Literal["auto", "csv", "tsv", "jsonl"] = "auto"
+    text_column: str | None = Field(None, description="Detected when absent (text, sentence, content, ...).")
+    text_pair_column: str | None = Field(None, description="Second text of a sentence pair; optional.")
+    label_column: str | None = Field(None, description="Detected when absent (label, category, intent, ...).")
+    label_separator: str = Field("|", description="Separates labels in one field for multi-label CSV/TSV.")
+    encoding: str = "utf-8"
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+
+class TaskConfig(Section):
+    name: str = Field("text_classification", description="Task module, see `tunelab.registry.TASKS`.")
+    multi_label: bool = False
+    labels: list[str] | None = Field(None, description="Explicit label order; detected from train when absent.")
+    class_weights: Literal["balanced"] | dict[str, float] | None = None
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Multi-label decision threshold.")
+
+
+class EarlyStoppingConfig(Section):
+    patience: int | None = Field(3, ge=1, description="Evaluations without improvement before stopping; null disables.")
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class TrainingConfig(Section):
+    epochs: float = Field(5, gt=0)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    seed: int = 42
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps; null: each epoch.")
+    metric: str = Field("accuracy", description="Dev metric that picks the best checkpoint and drives early stopping.")
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    length_buckets: bool = Field(True, description="Batch texts of similar length together (less padding).")
+    log_every: int = Field(20, ge=1, description="Optimizer steps between loss log lines.")
+    num_threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: torch's choice.")
+    tensorboard: bool = True
+
+
+class OutputConfig(Section):
+    dir: Path = Field(Path("runs/model"), description="Artifact directory; -o on the command line overrides it.")
+    overwrite: bool = False
+    keep_checkpoints: bool = False
+
+
+class TunelabConfig(Section):
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model_shorthand(cls, value: Any) -> Any:
+        # `model: minilm` is the natural way to write it; treat it as `model: {name: minilm}`.
+        if isinstance(value, (str, Path)):
+            return {"name": str(value)}
+        return value
+
+    @model_validator(mode="after")
+    def _check_class_weights(self) -> "TunelabConfig":
+        weights = self.task.class_weights
+        if isinstance(weights, dict) and self.task.labels is not None:
+            unknown = sorted(set(weights) - set(self.task.labels))
+            if unknown:
+                raise ValueError(f"task.class_weights names unknown labels {unknown}; labels are {self.task.labels}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(self.model_dump_json())
+
+
+def _section_fields(path: tuple[Any, ...]) -> list[str]:
+    """Valid keys at a location of the config tree, for error messages."""
+    model: type[BaseModel] = TunelabConfig
+    for part in path:
+        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        annotation = field.annotation if field is not None else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            break
+    return list(model.model_fields)
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration ({source}):"]
+    for item in err.errors():
+        loc = tuple(item["loc"])
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            valid = _section_fields(loc[:-1])
+            guess = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+            hint = f" Did you mean '{guess[0]}'?" if guess else ""
+            lines.append(f"  - unknown key '{dotted}'.{hint} Valid keys here: {', '.join(valid)}")
+        else:
+            lines.append(f"  - {dotted}: {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into its key path and a YAML-parsed value."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key.path=value, e.g. training.epochs=3")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override '{text}' has an empty key; write it as key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override '{text}': value is not valid YAML: {exc}") from exc
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override '{text}': '{part}' is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TunelabConfig:
+    """Read a YAML config (or start from defaults), apply ``key=value`` overrides, validate.
+
+    Relative data paths are resolved against the config file's directory, so a config can be run
+    from anywhere.
+    """
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    base_dir = Path.cwd()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections (model, data, ...)")
+        raw = loaded or {}
+        source = str(path)
+        base_dir = path.resolve().parent
+    if isinstance(raw.get("model"), str):
+        raw["model"] = {"name": raw["model"]}
+    file_data = dict(raw.get("data") or {})
+    raw = apply_overrides(raw, list(overrides or []))
+    try:
+        config = TunelabConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+    # Paths written in the file are relative to the file; paths given as overrides to the cwd.
+    data = config.data
+    for split in ("train", "dev", "test"):
+        value = getattr(data, split)
+        if value is not None and not value.is_absolute() and split in file_data and str(file_data[split]) == str(value):
+            setattr(data, split, (base_dir / value).resolve())
+    return config

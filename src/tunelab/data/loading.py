@@ -1,0 +1,244 @@
+"""Read data files into Examples, and assemble the train/dev/test splits a run needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from tunelab.data.columns import resolve_columns
+from tunelab.data.example import Example
+from tunelab.data.labels import check_known_labels, detect_labels
+from tunelab.data.readers import READERS, Record, detect_format, json_type, read_text
+from tunelab.data.split import split_examples
+from tunelab.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from tunelab.config import DataConfig
+
+_MULTI_LABEL_HINT = "set task.multi_label: true for multi-label data"
+
+
+@dataclass
+class LoadedFile:
+    """One file's examples and the columns they were read from."""
+
+    path: Path
+    format: str
+    text_column: str
+    text_pair_column: str | None
+    label_column: str | None
+    examples: list[Example]
+
+
+@dataclass
+class Splits:
+    """The data of a run. ``files`` maps each split read from a file to that file's path."""
+
+    train: list[Example]
+    dev: list[Example]
+    test: list[Example]
+    text_column: str
+    text_pair_column: str | None
+    label_column: str | None
+    dev_source: Literal["file", "split", "none"]
+    test_source: Literal["file", "split", "none"]
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def _text(record: Record, column: str, path: Path) -> str:
+    if column not in record.values:
+        raise DataError("missing field", path, record.line, column)
+    value = record.values[column]
+    if isinstance(value, str):
+        if not value.strip():
+            raise DataError("empty text", path, record.line, column)
+        return value  # kept exactly as written: whitespace may matter to the tokenizer or the user
+    if value is None:
+        raise DataError("empty text", path, record.line, column)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise DataError(f"expected text, found {json_type(value)}", path, record.line, column)
+
+
+def _scalar_label(value: Any, path: Path, line: int, column: str) -> str:
+    """A JSON scalar as a label string; labels are identifiers, so surrounding spaces are dropped."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "true" if value else "false"  # JSON's spelling, not Python's "True"
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise DataError(f"expected a label, found {json_type(value)}", path, line, column)
+
+
+def _label(
+    record: Record,
+    column: str | None,
+    path: Path,
+    *,
+    multi_label: bool,
+    separator: str,
+    require_labels: bool,
+) -> str | tuple[str, ...] | None:
+    if column is None:
+        return None
+    if column not in record.values:
+        if require_labels:
+            raise DataError("missing field", path, record.line, column)
+        return None
+    value = record.values[column]
+    line = record.line
+    if not multi_label:
+        if isinstance(value, list):
+            raise DataError(f"expected one label, found an array; {_MULTI_LABEL_HINT}", path, line, column)
+        label = "" if value is None else _scalar_label(value, path, line, column)
+        if not label:
+            if require_labels:
+                raise DataError("empty label", path, line, column)
+            return None
+        return label
+    if value is None:
+        if require_labels:
+            raise DataError("label is null; write [] for an example without labels", path, line, column)
+        return None
+    if isinstance(value, list):
+        parts = [_scalar_label(item, path, line, column) for item in value]
+    elif isinstance(value, str):
+        parts = [part.strip() for part in value.split(separator)]
+    else:
+        parts = [_scalar_label(value, path, line, column)]
+    # An empty tuple is a valid multi-label target: the example has none of the labels.
+    return tuple(sorted({part for part in parts if part}))
+
+
+def read_examples(
+    path: str | Path,
+    *,
+    format: str = "auto",
+    text_column: str | None = None,
+    text_pair_column: str | None = None,
+    label_column: str | None = None,
+    label_separator: str = "|",
+    multi_label: bool = False,
+    encoding: str = "utf-8",
+    require_labels: bool = True,
+) -> LoadedFile:
+    """Read one CSV, TSV or JSONL file. Columns left as None are detected from the header."""
+    path = Path(path)
+    if format == "auto":
+        format = detect_format(path)
+    elif format not in READERS:
+        raise DataError(f"unknown format '{format}'; data.format must be auto, {', '.join(READERS)}", path)
+    if multi_label and not label_separator:
+        raise ConfigError("data.label_separator must not be empty for multi-label data")
+    table = READERS[format]().read(read_text(path, encoding), path)
+    columns = resolve_columns(
+        table.columns,
+        path=path,
+        header_line=table.header_line,
+        text_column=text_column,
+        text_pair_column=text_pair_column,
+        label_column=label_column,
+        require_labels=require_labels,
+    )
+    examples = [
+        Example(
+            text=_text(record, columns.text, path),
+            text_pair=_text(record, columns.text_pair, path) if columns.text_pair else None,
+            label=_label(
+                record,
+                columns.label,
+                path,
+                multi_label=multi_label,
+                separator=label_separator,
+                require_labels=require_labels,
+            ),
+            source=str(path),
+            line=record.line,
+        )
+        for record in table.records
+    ]
+    return LoadedFile(path, format, columns.text, columns.text_pair, columns.label, examples)
+
+
+def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
+    """Read train (and dev/test files if set); carve the missing dev/test from train per data.split.
+
+    Dev and test files are read with the columns resolved on train, and their labels must all
+    appear in the final train split.
+    """
+    if data_config.train is None:
+        raise DataError("no training file: set data.train in the config or pass --set data.train=PATH")
+    options = dict(
+        format=data_config.format,
+        label_separator=data_config.label_separator,
+        multi_label=multi_label,
+        encoding=data_config.encoding,
+    )
+    train_file = read_examples(
+        data_config.train,
+        text_column=data_config.text_column,
+        text_pair_column=data_config.text_pair_column,
+        label_column=data_config.label_column,
+        **options,
+    )
+    same_columns = dict(
+        text_column=train_file.text_column,
+        text_pair_column=train_file.text_pair_column,
+        label_column=train_file.label_column,
+    )
+    files = {"train": str(train_file.path)}
+    loaded: dict[str, list[Example]] = {}
+    for name in ("dev", "test"):
+        path = getattr(data_config, name)
+        if path is not None:
+            loaded[name] = read_examples(path, **same_columns, **options).examples
+            files[name] = str(path)
+
+    split = data_config.split
+    carve_dev = split.dev if "dev" not in loaded else 0.0
+    carve_test = split.test if "test" not in loaded else 0.0
+    if carve_dev + carve_test >= 1.0:
+        raise ConfigError(
+            f"data.split.dev + data.split.test must be below 1 (got {carve_dev} + {carve_test}): "
+            "nothing would be left to train on"
+        )
+    train, dev, test = split_examples(train_file.examples, dev=carve_dev, test=carve_test, seed=split.seed)
+    for name, fraction, carved in (("dev", carve_dev, dev), ("test", carve_test, test)):
+        if fraction > 0 and not carved:
+            raise DataError(
+                f"data.split.{name}={fraction} carved no {name} examples from "
+                f"{len(train_file.examples)} training examples (at least one example of each label stays in train); set data.{name} to a {name} file "
+                f"or raise data.split.{name}",
+                train_file.path,
+            )
+
+    sources: dict[str, Literal["file", "split", "none"]] = {}
+    for name, carved in (("dev", dev), ("test", test)):
+        if name in loaded:
+            sources[name] = "file"
+        else:
+            sources[name] = "split" if carved else "none"
+    dev = loaded.get("dev", dev)
+    test = loaded.get("test", test)
+
+    known = detect_labels(train)
+    label_field = train_file.label_column or "label"
+    for name, examples in (("dev", dev), ("test", test)):
+        # A carved split can still hold a label train lacks: multi-label examples are stratified by
+        # their first label only, so a rare second label may land entirely outside train.
+        where = name if sources[name] == "file" else f"{name} (carved from train by data.split.{name})"
+        check_known_labels(examples, known, where, field=label_field)
+
+    return Splits(
+        train=train,
+        dev=dev,
+        test=test,
+        text_column=train_file.text_column,
+        text_pair_column=train_file.text_pair_column,
+        label_column=train_file.label_column,
+        dev_source=sources["dev"],
+        test_source=sources["test"],
+        files=files,
+    )

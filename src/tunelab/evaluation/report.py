@@ -1,0 +1,146 @@
+"""Terminal table and JSON file for a metrics dict from :func:`classification_metrics`."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["print_classification_report", "render_classification_report", "write_json"]
+
+
+def render_classification_report(
+    metrics: Mapping[str, Any],
+    *,
+    title: str | None = None,
+    max_labels: int | None = None,
+) -> Table:
+    """Build a rich table: one row per label (label order), then accuracy and averages.
+
+    With ``max_labels`` and more labels than that, only the ``max_labels`` labels with the lowest
+    F1 are shown (still in label order) and the caption says how many were hidden.
+    """
+    if max_labels is not None and max_labels < 0:
+        raise ValueError(f"max_labels must be >= 0 or None, got {max_labels}")
+    per_label: Mapping[str, Mapping[str, Any]] = metrics.get("per_label") or {}
+    names = list(per_label)
+    shown = names
+    if max_labels is not None and len(names) > max_labels:
+        order = {name: i for i, name in enumerate(names)}
+        worst = sorted(names, key=lambda n: (per_label[n]["f1"], order[n]))[:max_labels]
+        keep = set(worst)
+        shown = [name for name in names if name in keep]
+
+    table = Table(title=title, title_justify="left", caption_justify="left")
+    table.add_column("Label", overflow="fold")
+    for column in ("Precision", "Recall", "F1", "Support"):
+        table.add_column(column, justify="right", no_wrap=True)
+
+    for name in shown:
+        row = per_label[name]
+        table.add_row(
+            Text(name),
+            _fmt(row.get("precision")),
+            _fmt(row.get("recall")),
+            _fmt(row.get("f1")),
+            str(int(row.get("support", 0))),
+        )
+    if shown:
+        table.add_section()
+
+    total_support = sum(int(row.get("support", 0)) for row in per_label.values())
+    num_examples = metrics.get("num_examples")
+    multi_label = "hamming_loss" in metrics
+    blank = ""
+    if "accuracy" in metrics:
+        name = "subset accuracy" if multi_label else "accuracy"
+        table.add_row(name, blank, blank, _fmt(metrics["accuracy"]), _count(num_examples))
+    for avg in ("macro", "weighted", "micro"):
+        f1 = metrics.get(f"{avg}_f1")
+        if f1 is None:
+            continue
+        precision = metrics.get(f"{avg}_precision")
+        recall = metrics.get(f"{avg}_recall")
+        if avg == "weighted" and (precision is None or recall is None):
+            precision, recall = _weighted(per_label, total_support)
+        table.add_row(f"{avg} avg", _fmt(precision), _fmt(recall), _fmt(f1), str(total_support))
+    if multi_label:
+        if "samples_f1" in metrics:
+            table.add_row("samples avg", blank, blank, _fmt(metrics["samples_f1"]), _count(num_examples))
+        table.add_row("hamming loss", blank, blank, _fmt(metrics["hamming_loss"]), _count(num_examples))
+
+    if len(shown) < len(names):
+        hidden = len(names) - len(shown)
+        table.caption = (
+            f"{hidden} of {len(names)} labels hidden; showing the {len(shown)} with the lowest F1"
+        )
+    return table
+
+
+def print_classification_report(
+    metrics: Mapping[str, Any], console: Console | None = None, **kwargs: Any
+) -> None:
+    """Print :func:`render_classification_report` (``title``, ``max_labels``) to ``console``."""
+    (console or Console()).print(render_classification_report(metrics, **kwargs))
+
+
+def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``obj`` as indented UTF-8 JSON, atomically; numpy values and paths are converted."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default)
+    target = Path(path)
+    _atomic_write_bytes((text + "\n").encode("utf-8"), target)
+    return target
+
+
+def _atomic_write_bytes(data: bytes, path: Path) -> None:
+    """Write to a unique temp file beside ``path``, fsync, then ``os.replace`` over it.
+
+    Readers see the old file or the new one, never a partial write. The temp file is created with
+    the usual 0o666 & ~umask permissions (unlike ``tempfile``, which forces 0o600).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars and arrays
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _fmt(value: Any) -> str:
+    return "" if value is None else f"{float(value):.4f}"
+
+
+def _count(value: Any) -> str:
+    return "" if value is None else str(int(value))
+
+
+def _weighted(per_label: Mapping[str, Mapping[str, Any]], total: int) -> tuple[float | None, ...]:
+    if total <= 0:
+        return None, None
+    return tuple(
+        sum(float(row[key]) * int(row["support"]) for row in per_label.values()) / total
+        for key in ("precision", "recall")
+    )

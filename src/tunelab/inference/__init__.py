@@ -1,0 +1,3 @@
+from tunelab.inference.predictor import Predictor, load
+
+__all__ = ["Predictor", "load"]

@@ -1,0 +1,3 @@
+from tunelab.training.loop import Trainer, TrainState
+
+__all__ = ["Trainer", "TrainState"]

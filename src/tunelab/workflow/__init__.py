@@ -1,0 +1,1 @@
+"""Plain functions behind the CLI commands: each stage of the pipeline, callable from Python."""

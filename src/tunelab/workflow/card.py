@@ -1,0 +1,85 @@
+"""The artifact's README.md: a Hugging Face style model card written from the run's own records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+_PIPELINE_TAGS = {"text_classification": "text-classification"}
+
+
+def _metric_rows(metrics: dict[str, Any]) -> str:
+    names = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "macro_precision", "macro_recall", "samples_f1")
+    rows = [f"| {name} | {metrics[name]:.4f} |" for name in names if isinstance(metrics.get(name), (int, float))]
+    return "\n".join(["| metric | value |", "|---|---|", *rows]) if rows else "(no evaluation data)"
+
+
+def render_model_card(meta: dict[str, Any], report: dict[str, Any]) -> str:
+    task = meta["task"]["name"]
+    model = meta["model"]
+    training = meta["training"]
+    data = meta["data"]
+    labels = meta["labels"]
+    shown = ", ".join(f"`{label}`" for label in labels[:30]) + (f", ... ({len(labels)} in all)" if len(labels) > 30 else "")
+    where = report.get("evaluated_on") or {}
+    files = "\n".join(f"- {name}: `{info['path']}` (sha256 `{info['sha256'][:16]}…`)" for name, info in data["files"].items())
+    config = meta["config"]
+    return f"""---
+library_name: transformers
+pipeline_tag: {_PIPELINE_TAGS.get(task, task)}
+base_model: {model['base']}
+tags: [tunelab, {task}]
+---
+
+# {task.replace('_', ' ')} model fine-tuned with tunelab
+
+Fine-tuned from `{model['base']}` ({model['architecture']}, {model['num_parameters']:,} parameters) for
+{task.replace('_', ' ')}{' (multi-label)' if meta['task']['state'].get('multi_label') else ''} with {len(labels)} labels: {shown}.
+
+## Evaluation
+
+On the {where.get('split', '?')} split ({where.get('file', '?')}, {where.get('num_examples', 0)} examples):
+
+{_metric_rows(report.get('metrics') or {})}
+
+Per-label figures are in `report.json`; the confusion matrix in `confusion_matrix.png`.
+
+## Use
+
+```python
+import tunelab
+model = tunelab.load("path/to/this/directory")
+model.predict(["some text"])        # label names
+model.predict_proba(["some text"])  # probabilities, columns in model.labels order
+```
+
+or with plain transformers: `AutoModelForSequenceClassification.from_pretrained("path/to/this/directory")`
+(`config.id2label` holds the label names).
+
+## Training
+
+- data: {data['counts']['train']} train / {data['counts']['dev']} dev / {data['counts']['test']} test examples
+  (dev {'carved from train' if data['dev_source'] == 'split' else 'from its own file'});
+  texts truncated at {model['max_length']} tokens: {data['truncated']}
+{files}
+- {training['steps']} optimizer steps ({training['epochs_completed']} epochs), stopped: {training['stop_reason']};
+  best dev {training['best_dev_metric']['name']} {training['best_dev_metric']['value']} at step {training['best_step']}
+- learning rate {config['training']['learning_rate']}, batch size {config['training']['batch_size']},
+  warmup {config['training']['warmup_ratio']}, weight decay {config['training']['weight_decay']},
+  precision {training['precision']}, seed {config['training']['seed']}
+- {training['seconds']} s on {training['device']}, {training['samples_per_second']} samples/s
+
+The full configuration, data fingerprints and library versions are in `tunelab.json`.
+
+## Limitations
+
+The model only knows the labels above and the kind of text it was trained on; check it on your
+own data before relying on it. The licence of the base model and of the training data apply to
+this model too.
+"""
+
+
+def write_model_card(directory: Path, meta: dict[str, Any], report: dict[str, Any]) -> Path:
+    path = directory / "README.md"
+    path.write_text(render_model_card(meta, report), encoding="utf-8")
+    return path

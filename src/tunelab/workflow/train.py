@@ -1,0 +1,219 @@
+"""`tunelab train`: config -> data -> task + model -> loop -> artifact -> report. A plain function."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from transformers import AutoTokenizer
+
+from tunelab.artifact import (
+    FORMAT_VERSION,
+    META_FILE,
+    check_output_dir,
+    examples_fingerprint,
+    file_sha256,
+    library_versions,
+    prepare_workdir,
+    publish,
+    save_model_files,
+    write_json,
+)
+from tunelab.config import TunelabConfig
+from tunelab.data import load_splits
+from tunelab.data.batching import PaddingCollator
+from tunelab.errors import TunelabError
+from tunelab.inference.predictor import Predictor
+from tunelab.models.resolve import resolve_model
+from tunelab.tasks import build_task
+from tunelab.training.callbacks import BestModel, Checkpoint, EarlyStopping, JsonlLogger, ProgressBar, TensorBoardLogger
+from tunelab.training.loop import Trainer
+from tunelab.workflow.card import write_model_card
+from tunelab.workflow.report import build_report, print_report, write_report_files
+
+
+class TrainingInterrupted(TunelabError):
+    exit_code = 130
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    report: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def workdir_for(output: Path) -> Path:
+    return output.with_name(output.name + ".partial")
+
+
+def train(
+    config: TunelabConfig,
+    *,
+    output_dir: str | Path | None = None,
+    overwrite: bool | None = None,
+    resume: bool = False,
+    console: Console | None = None,
+    callbacks: list | None = None,
+) -> TrainResult:
+    """Train, evaluate and save an artifact. Nothing is written to ``output_dir`` unless the run succeeds."""
+    console = console or Console(stderr=True)
+    started = time.perf_counter()
+    output = Path(output_dir or config.output.dir).expanduser().resolve()
+    overwrite = config.output.overwrite if overwrite is None else overwrite
+    check_output_dir(output, overwrite)
+    if config.training.num_threads:
+        torch.set_num_threads(config.training.num_threads)
+
+    # Data first: a bad file should fail in a second, not after loading a model.
+    splits = load_splits(config.data, multi_label=config.task.multi_label)
+    parts = {"train": splits.train, "dev": splits.dev, "test": splits.test}
+    task = build_task(config.task, splits.train)
+    resolved = resolve_model(config.model.name, allow_download=config.model.allow_download, revision=config.model.revision)
+    tokenizer = AutoTokenizer.from_pretrained(
+        resolved.path, local_files_only=resolved.local_files_only, revision=resolved.revision
+    )
+    max_length = min(config.model.max_length, _model_limit(tokenizer))
+    encoded = {name: task.encode(tokenizer, examples, max_length) for name, examples in parts.items() if examples}
+    _print_data_summary(console, splits, parts, task, encoded, resolved, max_length)
+
+    workdir = workdir_for(output)
+    prepare_workdir(workdir, resume=resume)
+    torch.manual_seed(config.training.seed)  # the head's initial weights
+    model = task.build_model(resolved, config.model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    collator = PaddingCollator(pad_id, multi_label=config.task.multi_label)
+    has_dev = len(splits.dev) > 0
+    cbs = [BestModel(), Checkpoint(), JsonlLogger(workdir / "logs" / "train_log.jsonl", config.training.log_every)]
+    if has_dev and config.training.early_stopping.patience:
+        cbs.append(EarlyStopping(config.training.early_stopping.patience))
+    if config.training.tensorboard:
+        cbs.append(TensorBoardLogger(workdir / "logs" / "tensorboard"))
+    cbs.append(ProgressBar(console))
+    cbs.extend(callbacks or [])
+    trainer = Trainer(
+        model=model,
+        task=task,
+        loss_fn=task.loss_fn(splits.train),
+        train_set=encoded["train"],
+        dev_set=encoded["dev"] if has_dev else None,
+        collator=collator,
+        config=config.training,
+        workdir=workdir,
+        callbacks=cbs,
+    )
+    console.print(
+        f"training {trainer.total_steps} steps ({config.training.epochs:g} epochs × {trainer.steps_per_epoch}), "
+        f"precision {trainer.accelerator.mixed_precision}, device {trainer.accelerator.device}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    train_started = time.perf_counter()
+    state = trainer.fit(resume=resume)
+    train_seconds = time.perf_counter() - train_started
+    if state.stop_reason == "interrupted":
+        raise TrainingInterrupted(
+            f"training interrupted at step {state.global_step}/{trainer.total_steps}; checkpoint saved in "
+            f"{workdir}. Run the same command with --resume to continue."
+        )
+    console.print(f"stopped: {state.stop_reason}")
+    if not trainer.accelerator.is_main_process:
+        return TrainResult(output, {}, {})
+
+    staging = workdir / "artifact"
+    if staging.exists():
+        shutil.rmtree(staging)
+    save_model_files(staging, trainer.accelerator.unwrap_model(trainer.model), tokenizer)
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "task": {"name": task.name, "config": config.task.model_dump(mode="json"), "state": task.state()},
+        "labels": task.labels,
+        "model": {
+            "base": resolved.name,
+            "source": resolved.source,
+            "architecture": type(trainer.accelerator.unwrap_model(trainer.model)).__name__,
+            "max_length": max_length,
+            "num_parameters": sum(p.numel() for p in model.parameters()),
+            "head_modules": task.head_modules(trainer.accelerator.unwrap_model(trainer.model)),
+        },
+        "data": _data_meta(splits, parts, encoded),
+        "config": config.to_dict(),
+        "training": {
+            "precision": trainer.accelerator.mixed_precision,
+            "device": str(trainer.accelerator.device),
+            "num_processes": trainer.accelerator.num_processes,
+            "steps": state.global_step,
+            "total_steps": trainer.total_steps,
+            "epochs_completed": round(trainer.epoch_progress, 4),
+            "stop_reason": state.stop_reason,
+            "best_step": state.best_step,
+            "best_dev_metric": {"name": trainer.metric, "value": state.best_metric},
+            "seconds": round(train_seconds, 2),
+            "samples_per_second": round(state.samples_seen / train_seconds, 2) if train_seconds else None,
+            "history": state.history,
+        },
+        "versions": library_versions(),
+    }
+    write_json(staging / META_FILE, meta)
+    logs = workdir / "logs"
+    if logs.exists():
+        shutil.copytree(logs, staging / "logs")
+
+    # The report is computed by reloading the artifact through the Predictor, the same path
+    # `tunelab evaluate` takes, so the two always agree.
+    predictor = Predictor.from_artifact(staging, batch_size=config.training.eval_batch_size)
+    eval_splits = {name: parts[name] for name in ("dev", "test") if parts[name]}
+    report = build_report(predictor, eval_splits, {name: splits.files.get(name) for name in eval_splits})
+    meta["metrics"] = report["metrics"]
+    meta["evaluated_on"] = report["evaluated_on"]
+    write_json(staging / META_FILE, meta)
+    write_report_files(staging, report, task, history_path=staging / "logs" / "train_log.jsonl")
+    write_model_card(staging, meta, report)
+    publish(staging, output, overwrite=overwrite)
+    if not config.output.keep_checkpoints:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_report(report, console=console)
+    console.print(f"artifact: {output}  ({time.perf_counter() - started:.0f} s in all)")
+    return TrainResult(output, report, meta)
+
+
+def _model_limit(tokenizer) -> int:
+    limit = getattr(tokenizer, "model_max_length", None)
+    return int(limit) if isinstance(limit, int) and 0 < limit < 100_000 else 10**6
+
+
+def _data_meta(splits, parts, encoded) -> dict[str, Any]:
+    files = {}
+    for name, path in splits.files.items():
+        if path:
+            files[name] = {"path": str(path), "sha256": file_sha256(path)}
+    return {
+        "columns": {"text": splits.text_column, "text_pair": splits.text_pair_column, "label": splits.label_column},
+        "files": files,
+        "dev_source": splits.dev_source,
+        "test_source": splits.test_source,
+        "counts": {name: len(examples) for name, examples in parts.items()},
+        "truncated": {name: enc.num_truncated for name, enc in encoded.items()},
+        "fingerprint": {name: examples_fingerprint(examples) for name, examples in parts.items() if examples},
+    }
+
+
+def _print_data_summary(console, splits, parts, task, encoded, resolved, max_length) -> None:
+    counts = ", ".join(f"{name} {len(examples)}" for name, examples in parts.items() if examples)
+    dev_note = " (dev carved from train)" if splits.dev_source == "split" else ""
+    console.print(f"data: {counts}{dev_note}; {len(task.labels)} labels; text column '{splits.text_column}'"
+                  + (f" + '{splits.text_pair_column}'" if splits.text_pair_column else ""))
+    console.print(f"model: {resolved.name} ({resolved.source}: {resolved.path}), max_length {max_length}")
+    for name, enc in encoded.items():
+        if enc.num_truncated:
+            share = 100.0 * enc.num_truncated / max(1, len(enc))
+            console.print(
+                f"[yellow]{name}: {enc.num_truncated} of {len(enc)} texts ({share:.1f}%) truncated at "
+                f"{max_length} tokens[/] (raise model.max_length to keep more)"
+            )
