@@ -5,10 +5,7 @@ No test downloads anything; the real packaged model is only used by tests marked
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-import random
 from pathlib import Path
 
 import pytest
@@ -16,73 +13,17 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-FIXTURES = Path(__file__).parent / "fixtures"
-VOCAB_EN = FIXTURES / "vocab_en" / "vocab.txt"
+from transformers.utils import logging as hf_logging  # noqa: E402
 
-# Words that make a learnable toy task: each label has its own cue words.
-CUES = {
-    "billing": ["invoice", "charge", "payment", "refund", "bill"],
-    "shipping": ["delivery", "package", "courier", "parcel", "arrive"],
-    "account": ["password", "login", "profile", "email", "username"],
-}
-FILLER = ["the", "my", "is", "was", "please", "help", "with", "today", "again", "not", "why", "when", "a", "i", "need"]
+from helpers import build_tiny_bert, make_texts, write_csv  # noqa: E402
 
 
-def build_tiny_bert(directory: Path, vocab_file: Path = VOCAB_EN, *, seed: int = 0, **overrides) -> Path:
-    """A 2-layer, 32-wide BertModel saved like any Hugging Face model directory."""
-    import torch
-    import transformers
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    directory.mkdir(parents=True, exist_ok=True)
-    if int(transformers.__version__.split(".")[0]) >= 5:
-        from transformers.models.bert.tokenization_bert import load_vocab
-
-        # transformers 5 builds the WordPiece model from `vocab` and ignores `vocab_file`.
-        tokenizer = BertTokenizerFast(vocab=dict(load_vocab(str(vocab_file))), do_lower_case=True)
-    else:
-        tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
-    tokenizer.model_max_length = 512
-    tokenizer.save_pretrained(directory)
-    settings = dict(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
-    )
-    settings.update(overrides)
-    torch.manual_seed(seed)
-    BertModel(BertConfig(**settings)).save_pretrained(directory)
-    return directory
+hf_logging.disable_progress_bar()
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
-
-
-def make_texts(n: int, seed: int = 0, labels=tuple(CUES)) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = labels[i % len(labels)]
-        words = rng.sample(FILLER, rng.randint(2, 6)) + rng.sample(CUES[label], 2)
-        rng.shuffle(words)
-        rows.append((" ".join(words), label))
-    return rows
-
-
-def write_csv(path: Path, rows, header=("text", "label")) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-def write_jsonl(path: Path, records) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
 
 
 @pytest.fixture
@@ -95,18 +36,3 @@ def toy_data(tmp_path) -> dict[str, Path]:
     }
 
 
-def tiny_overrides(model_dir: Path, data: dict[str, Path], **extra) -> list[str]:
-    """Overrides for a fast run of the tiny model on toy data."""
-    values = {
-        "model.name": str(model_dir),
-        "data.train": str(data["train"]),
-        "data.dev": str(data["dev"]),
-        "training.epochs": 4,
-        "training.batch_size": 16,
-        "training.learning_rate": 3e-3,
-        "training.precision": "fp32",
-        "training.tensorboard": False,
-        "training.early_stopping.patience": None,
-    }
-    values.update(extra)
-    return [f"{k}={'null' if v is None else v}" for k, v in values.items()]

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 from tunelab.data.example import Example
 from tunelab.errors import TunelabError
+from tunelab.evaluation.report import write_json  # noqa: F401  (re-exported for artifact writers)
 
 META_FILE = "tunelab.json"
 FORMAT_VERSION = 1
@@ -55,12 +56,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:

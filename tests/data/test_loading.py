@@ -62,6 +62,17 @@ def test_explicit_format_overrides_extension(tmp_path):
         read_examples(path, format="xml")
 
 
+def test_missing_file_is_reported_before_its_extension(tmp_path):
+    path = tmp_path / "train.cvs"
+    assert str(error_of(path)) == f"{path}: file not found"
+
+
+def test_multi_label_needs_a_separator(tmp_path):
+    path = write(tmp_path, "t.csv", "text,labels\na,b\n")
+    with pytest.raises(ConfigError, match="data.label_separator must not be empty"):
+        read_examples(path, multi_label=True, label_separator="")
+
+
 def test_jsonl_scalar_conversion(tmp_path):
     path = write(
         tmp_path,

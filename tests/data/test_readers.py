@@ -181,8 +181,13 @@ def test_csv_unclosed_quote_names_the_line_it_opens_on(tmp_path):
 
 
 def test_csv_text_after_closing_quote_is_an_error(tmp_path):
-    with pytest.raises(DataError, match=r":2: bad quoting .*two quotes"):
-        read(tmp_path, "t.csv", 'text,label\n"quoted"tail,a\n')
+    with pytest.raises(DataError) as info:
+        read(tmp_path, "t.csv", 'text,label\nok,a\n"quoted"tail,a\n')
+    assert info.value.line == 3
+    assert info.value.message == (
+        "bad quoting: a field that starts with '\"' must end with '\"' right before the next comma; "
+        'inside a quoted field write a quote as two quotes ("")'
+    )
 
 
 def test_csv_duplicate_header_names(tmp_path):

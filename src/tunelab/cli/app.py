@@ -23,7 +23,21 @@ app.command("evaluate")(evaluate.evaluate_cli)
 app.command("predict")(predict.predict_cli)
 
 
+def _quiet_libraries() -> None:
+    # transformers 5 draws its own bars for every load and save; tunelab shows one progress bar.
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def main() -> None:
+    _quiet_libraries()
     try:
         app()
     except TunelabError as err:

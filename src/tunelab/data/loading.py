@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -126,13 +127,14 @@ def read_examples(
 ) -> LoadedFile:
     """Read one CSV, TSV or JSONL file. Columns left as None are detected from the header."""
     path = Path(path)
-    if format == "auto":
-        format = detect_format(path)
-    elif format not in READERS:
+    if format != "auto" and format not in READERS:
         raise DataError(f"unknown format '{format}'; data.format must be auto, {', '.join(READERS)}", path)
     if multi_label and not label_separator:
         raise ConfigError("data.label_separator must not be empty for multi-label data")
-    table = READERS[format]().read(read_text(path, encoding), path)
+    text = read_text(path, encoding)  # first, so a mistyped path says "file not found", not "unknown extension"
+    if format == "auto":
+        format = detect_format(path)
+    table = READERS[format]().read(text, path)
     columns = resolve_columns(
         table.columns,
         path=path,
@@ -170,30 +172,30 @@ def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
     """
     if data_config.train is None:
         raise DataError("no training file: set data.train in the config or pass --set data.train=PATH")
-    options = dict(
+    read = partial(
+        read_examples,
         format=data_config.format,
         label_separator=data_config.label_separator,
         multi_label=multi_label,
         encoding=data_config.encoding,
     )
-    train_file = read_examples(
+    train_file = read(
         data_config.train,
         text_column=data_config.text_column,
         text_pair_column=data_config.text_pair_column,
         label_column=data_config.label_column,
-        **options,
-    )
-    same_columns = dict(
-        text_column=train_file.text_column,
-        text_pair_column=train_file.text_pair_column,
-        label_column=train_file.label_column,
     )
     files = {"train": str(train_file.path)}
     loaded: dict[str, list[Example]] = {}
     for name in ("dev", "test"):
         path = getattr(data_config, name)
         if path is not None:
-            loaded[name] = read_examples(path, **same_columns, **options).examples
+            loaded[name] = read(
+                path,
+                text_column=train_file.text_column,
+                text_pair_column=train_file.text_pair_column,
+                label_column=train_file.label_column,
+            ).examples
             files[name] = str(path)
 
     split = data_config.split
@@ -209,8 +211,8 @@ def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
         if fraction > 0 and not carved:
             raise DataError(
                 f"data.split.{name}={fraction} carved no {name} examples from "
-                f"{len(train_file.examples)} training examples (at least one example of each label stays in train); set data.{name} to a {name} file "
-                f"or raise data.split.{name}",
+                f"{len(train_file.examples)} training examples (at least one example of each label stays "
+                f"in train); set data.{name} to a {name} file or raise data.split.{name}",
                 train_file.path,
             )
 

@@ -164,13 +164,16 @@ class CsvReader(Reader):
             return '; quote fields that contain commas, e.g. "Hello, world"'
         return "; a field contains a tab: remove it or quote the field"
 
-    @staticmethod
-    def _explain(exc: csv.Error, line: int) -> str:
+    def _explain(self, exc: csv.Error, line: int) -> str:
         message = str(exc)
         if "unexpected end of data" in message:
             return f"a quoted field starting on line {line} is never closed (unmatched '\"')"
         if "expected after" in message:
-            return f"bad quoting ({message}); inside a quoted field write a quote as two quotes (\"\")"
+            separator = "comma" if self.delimiter == "," else "tab"
+            return (
+                f"bad quoting: a field that starts with '\"' must end with '\"' right before the next {separator}; "
+                'inside a quoted field write a quote as two quotes ("")'
+            )
         if "field larger than field limit" in message:
             return f"{message}; this usually means an unmatched '\"' starting on line {line}"
         return f"cannot parse the row: {message}"

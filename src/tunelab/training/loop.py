@@ -93,7 +93,12 @@ class Trainer:
         self.train_sampler = LengthBucketBatchSampler(
             train_set.lengths, config.batch_size, shuffle=True, bucket=config.length_buckets, seed=config.seed
         )
-        train_loader = torch.utils.data.DataLoader(train_set, batch_sampler=self.train_sampler, collate_fn=collator)
+        # A private generator: creating a DataLoader iterator would otherwise draw from the global
+        # RNG, and a resumed run (which creates its iterator mid-epoch) would see other dropout masks.
+        loader_rng = torch.Generator().manual_seed(config.seed)
+        train_loader = torch.utils.data.DataLoader(
+            train_set, batch_sampler=self.train_sampler, collate_fn=collator, generator=loader_rng
+        )
         self.dev_set = dev_set
         dev_loader = None
         if dev_set is not None and len(dev_set):
@@ -196,10 +201,13 @@ class Trainer:
 
     def _run_epoch(self) -> None:
         acc, state, config = self.accelerator, self.state, self.config
-        self.train_sampler.set_epoch(state.epoch)
         loader = self.train_loader
         if state.batches_in_epoch:
             loader = acc.skip_first_batches(self.train_loader, state.batches_in_epoch)
+        # accelerate's loaders re-seed their sampler with their own iteration count when iterated;
+        # after a resume that count starts at 0, so tell both the loader and the sampler the epoch.
+        self.train_sampler.set_epoch(state.epoch)
+        loader.set_epoch(state.epoch)
         self.model.train()
         batches = state.batches_in_epoch
         for batch in loader:

@@ -73,5 +73,5 @@ def evaluate_artifact(
     }
     if json_out is not None:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        write_json(Path(json_out), report)
+        write_json(report, Path(json_out))
     return report

@@ -52,7 +52,7 @@ def read_history(path: Path) -> list[dict[str, Any]]:
 def write_report_files(directory: Path, report: dict[str, Any], task, *, history_path: Path | None = None) -> list[Path]:
     """report.json plus the plots a person would rather look at."""
     written = [directory / REPORT_FILE]
-    write_json(directory / REPORT_FILE, report)
+    write_json(report, directory / REPORT_FILE)
     metrics = report.get("metrics") or {}
     if "confusion_matrix" in metrics:
         written.append(plot_confusion_matrix(

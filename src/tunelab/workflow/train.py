@@ -160,7 +160,7 @@ def train(
         },
         "versions": library_versions(),
     }
-    write_json(staging / META_FILE, meta)
+    write_json(meta, staging / META_FILE)
     logs = workdir / "logs"
     if logs.exists():
         shutil.copytree(logs, staging / "logs")
@@ -172,7 +172,7 @@ def train(
     report = build_report(predictor, eval_splits, {name: splits.files.get(name) for name in eval_splits})
     meta["metrics"] = report["metrics"]
     meta["evaluated_on"] = report["evaluated_on"]
-    write_json(staging / META_FILE, meta)
+    write_json(meta, staging / META_FILE)
     write_report_files(staging, report, task, history_path=staging / "logs" / "train_log.jsonl")
     write_model_card(staging, meta, report)
     publish(staging, output, overwrite=overwrite)
