@@ -110,3 +110,24 @@ def test_not_an_artifact(tmp_path):
         tunelab.load(tmp_path)
     with pytest.raises(ArtifactError, match="not found"):
         tunelab.load(tmp_path / "missing")
+
+
+def test_evaluate_other_column_names_and_unknown_labels(trained, tmp_path):
+    from helpers import make_texts, write_csv
+
+    from tunelab.errors import DataError
+
+    result, _ = trained
+    rows = make_texts(12, seed=9)
+    renamed = write_csv(tmp_path / "renamed.csv", rows, header=("sentence", "intent"))
+    report = evaluate_artifact(result.output_dir, renamed)
+    assert report["metrics"]["num_examples"] == 12
+    explicit = write_csv(tmp_path / "explicit.csv", [(l, t) for t, l in rows], header=("y", "body"))
+    report2 = evaluate_artifact(result.output_dir, explicit, text_column="body", label_column="y")
+    assert report2["metrics"] == report["metrics"]
+    with pytest.raises(DataError, match="column not found"):
+        evaluate_artifact(result.output_dir, explicit, text_column="nope", label_column="y")
+    unknown = write_csv(tmp_path / "unknown.csv", rows + [("some text", "refunds")])
+    with pytest.raises(DataError) as err:
+        evaluate_artifact(result.output_dir, unknown)
+    assert f"{unknown}:14" in str(err.value) and "refunds" in str(err.value)

@@ -202,3 +202,37 @@ def test_dev_label_unseen_in_train_is_an_error(tiny_model_dir, toy_data, tmp_pat
     with pytest.raises(DataError) as err:
         run(tiny_model_dir, {**toy_data, "dev": dev}, tmp_path / "out")
     assert f"{dev}:3" in str(err.value) and "refunds" in str(err.value)
+
+
+def test_eval_every_n_steps(tiny_model_dir, toy_data, tmp_path):
+    result = run(tiny_model_dir, toy_data, tmp_path / "out", **{"training.epochs": 2, "training.eval_steps": 5})
+    steps = [h["step"] for h in result.meta["training"]["history"]]
+    assert steps == [5, 10, 15, 16]  # every 5 steps, and once more at the end of training
+
+
+def test_progress_lines_when_not_a_terminal(tiny_model_dir, toy_data, tmp_path):
+    import io
+
+    buffer = io.StringIO()
+    cfg = load_config(None, tiny_overrides(tiny_model_dir, toy_data, **{"training.epochs": 2}))
+    train(cfg, output_dir=tmp_path / "out", console=Console(file=buffer, width=200))
+    text = buffer.getvalue()
+    assert "step 16/16" in text and "samples/s" in text and "dev accuracy" in text
+    assert "data: train 120, dev 30; 3 labels" in text and "macro avg" in text
+
+
+def test_sentence_pairs(tiny_model_dir, tmp_path):
+    import tunelab
+
+    rows = make_texts(60, seed=4)
+    partners = [rows[(i + (3 if i % 2 else 1)) % len(rows)] for i in range(len(rows))]  # 3 apart: same label
+    pairs = [(a, b, "same" if la == lb else "different") for (a, la), (b, lb) in zip(rows, partners)]
+    data = {"train": write_csv(tmp_path / "train.csv", pairs, header=("sentence1", "sentence2", "label")),
+            "dev": write_csv(tmp_path / "dev.csv", pairs[:20], header=("sentence1", "sentence2", "label"))}
+    result = run(tiny_model_dir, data, tmp_path / "out", **{"training.epochs": 2})
+    assert result.meta["data"]["columns"] == {"text": "sentence1", "text_pair": "sentence2", "label": "label"}
+    model = tunelab.load(tmp_path / "out")
+    predicted = model.predict([p[0] for p in pairs[:5]], [p[1] for p in pairs[:5]])
+    assert len(predicted) == 5 and set(predicted) <= {"same", "different"}
+    with pytest.raises(ValueError, match="text_pairs"):
+        model.predict(["a", "b"], ["only one"])

@@ -151,10 +151,17 @@ class ProgressBar(Callback):
         loss = logs["loss"]
         self._ema = loss if self._ema is None else 0.9 * self._ema + 0.1 * loss
         assert self.progress is not None
+        step = trainer.state.global_step
         self.progress.update(
-            self.task_id, completed=trainer.state.global_step, epoch=self._epoch(trainer),
+            self.task_id, completed=step, epoch=self._epoch(trainer),
             loss=f"{self._ema:.4f}", speed=f"{trainer.samples_per_second:.0f} samples/s",
         )
+        # Logs and CI have no live bar: print a plain line every tenth of the run instead.
+        if not self.console.is_terminal and step % max(1, trainer.total_steps // 10) == 0:
+            self.console.print(
+                f"step {step}/{trainer.total_steps} epoch {trainer.epoch_progress:.2f}: loss {self._ema:.4f}, "
+                f"{trainer.samples_per_second:.0f} samples/s"
+            )
 
     def on_evaluate(self, trainer: "Trainer", metrics: dict[str, Any], improved: bool) -> None:
         value = metrics.get(trainer.metric)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 _PIPELINE_TAGS = {"text_classification": "text-classification"}
+_DEV_SOURCES = {"split": "carved from train", "file": "from its own file", "none": "none: no dev evaluation"}
 
 
 def _metric_rows(metrics: dict[str, Any]) -> str:
@@ -59,7 +60,7 @@ or with plain transformers: `AutoModelForSequenceClassification.from_pretrained(
 ## Training
 
 - data: {data['counts']['train']} train / {data['counts']['dev']} dev / {data['counts']['test']} test examples
-  (dev {'carved from train' if data['dev_source'] == 'split' else 'from its own file'});
+  (dev {_DEV_SOURCES.get(data['dev_source'], data['dev_source'])});
   texts truncated at {model['max_length']} tokens: {data['truncated']}
 {files}
 - {training['steps']} optimizer steps ({training['epochs_completed']} epochs), stopped: {training['stop_reason']};
