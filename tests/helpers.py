@@ -9,6 +9,7 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VOCAB_EN = FIXTURES / "vocab_en" / "vocab.txt"
+VOCAB_ZH = FIXTURES / "vocab_zh" / "vocab.txt"
 
 # Words that make a learnable toy task: each label has its own cue words.
 CUES = {
@@ -86,3 +87,29 @@ def tiny_overrides(model_dir: Path, data: dict[str, Path], **extra) -> list[str]
     }
     values.update(extra)
     return [f"{k}={'null' if v is None else v}" for k, v in values.items()]
+
+
+PEOPLE = ["john", "mary", "peter", "susan", "david", "laura"]
+PLACES = ["paris", "london", "berlin", "madrid", "tokyo", "rome"]
+VERBS = ["met", "saw", "called", "visited", "thanked"]
+
+
+def make_ner_sentences(n: int, seed: int = 0) -> list[list[tuple[str, str]]]:
+    """Toy English NER: 'i met john smith in paris today' with PER and LOC tags (IOB2)."""
+    rng = random.Random(seed)
+    sentences = []
+    for _ in range(n):
+        words = [("i", "O"), (rng.choice(VERBS), "O")]
+        person = [rng.choice(PEOPLE)] + ([rng.choice(PEOPLE)] if rng.random() < 0.3 else [])
+        words += [(w, ("B-PER" if i == 0 else "I-PER")) for i, w in enumerate(person)]
+        words += [("in", "O"), (rng.choice(PLACES), "B-LOC")]
+        if rng.random() < 0.5:
+            words.append(("today", "O"))
+        sentences.append(words)
+    return sentences
+
+
+def write_conll(path: Path, sentences) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in sentences) + "\n", encoding="utf-8")
+    return path

@@ -106,15 +106,25 @@ def test_starter_config_is_valid_and_commented():
     assert cfg.task.name == "text_classification"
     with pytest.raises(ConfigError, match="known: classification"):
         starter_config("nonsense")
+    ner = TunelabConfig.model_validate(yaml.safe_load(starter_config("ner")))
+    assert ner.task.name == "token_classification" and ner.training.metric == "f1"
+
+
+def test_task_options_are_checked_per_task():
+    with pytest.raises(ConfigError, match="unknown key 'task.multi_label'.*window_overlap"):
+        load_config(None, ["task.name=token_classification", "task.multi_label=true"])
+    with pytest.raises(ConfigError, match="does not match any of the expected tags"):
+        load_config(None, ["task.name=ner"])
 
 
 def test_unknown_task_lists_known_ones():
-    with pytest.raises(ConfigError, match="unknown task 'ner'.*text_classification"):
+    with pytest.raises(ConfigError, match="unknown task 'ner'.*text_classification, token_classification"):
         import tunelab.tasks  # noqa: F401  (registers)
 
         TASKS.get("ner")
 
 
-def test_shipped_example_config_is_valid():
-    cfg = load_config(Path(__file__).parents[1] / "examples" / "banking77.yaml")
+@pytest.mark.parametrize("name", ["banking77.yaml", "wnut17.yaml"])
+def test_shipped_example_configs_are_valid(name):
+    cfg = load_config(Path(__file__).parents[1] / "examples" / name)
     assert cfg.data.train.is_file() and cfg.data.dev.is_file()

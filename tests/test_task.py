@@ -3,7 +3,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from tunelab.config import ModelConfig, TaskConfig
+from tunelab.config import ModelConfig, TextClassificationConfig as TaskConfig
 from tunelab.data import Example
 from tunelab.errors import ConfigError, DataError
 from tunelab.models import resolve_model

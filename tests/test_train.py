@@ -2,6 +2,7 @@
 gradient accumulation, resume after an interruption, precision, multi-label, safe outputs."""
 
 import json
+import signal
 import numpy as np
 import pytest
 import torch
@@ -100,15 +101,14 @@ def test_gradient_accumulation_matches_a_bigger_batch(tiny_model_dir, tmp_path):
 
 
 class InterruptAt(Callback):
-    """Behaves like Ctrl-C arriving at a given optimizer step."""
+    """Sends this process a real SIGINT (Ctrl-C) at a given optimizer step."""
 
     def __init__(self, step):
         self.step = step
 
     def on_step_end(self, trainer, logs):
         if trainer.state.global_step == self.step:
-            trainer._interrupted = True
-            trainer.request_stop("interrupted")
+            signal.raise_signal(signal.SIGINT)
 
 
 def test_resume_after_interruption_gives_the_uninterrupted_result(tiny_model_dir, toy_data, tmp_path):
@@ -236,3 +236,11 @@ def test_sentence_pairs(tiny_model_dir, tmp_path):
     assert len(predicted) == 5 and set(predicted) <= {"same", "different"}
     with pytest.raises(ValueError, match="text_pairs"):
         model.predict(["a", "b"], ["only one"])
+
+
+def test_unknown_metric_fails_before_training(tiny_model_dir, toy_data, tmp_path):
+    from tunelab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="training.metric 'f1' is not a metric of text_classification.*macro_f1"):
+        run(tiny_model_dir, toy_data, tmp_path / "out", **{"training.metric": "f1"})
+    assert not workdir_for(tmp_path / "out").exists()

@@ -14,11 +14,11 @@ import os
 import platform
 import shutil
 import uuid
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
-from tunelab.data.example import Example
 from tunelab.errors import TunelabError
 from tunelab.evaluation.report import write_json  # noqa: F401  (re-exported for artifact writers)
 
@@ -41,12 +41,13 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def examples_fingerprint(examples: Sequence[Example]) -> str:
-    """sha256 over the texts and labels in order: two runs on the same data share it."""
+def examples_fingerprint(examples: Sequence[Any]) -> str:
+    """sha256 over the examples' content in order (not where they came from): two runs on the
+    same data share it, whatever the task's example type."""
     digest = hashlib.sha256()
     for ex in examples:
-        label = "\x1f".join(ex.label) if isinstance(ex.label, tuple) else (ex.label or "")
-        digest.update(f"{ex.text}\x00{ex.text_pair or ''}\x00{label}\n".encode("utf-8"))
+        content = {k: v for k, v in asdict(ex).items() if k not in ("source", "line")}
+        digest.update(json.dumps(content, ensure_ascii=False, sort_keys=True, default=list).encode("utf-8") + b"\n")
     return digest.hexdigest()
 
 

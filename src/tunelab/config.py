@@ -9,10 +9,10 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from tunelab.errors import ConfigError
 
@@ -47,21 +47,45 @@ class DataConfig(Section):
     train: Path | None = Field(None, description="Training file (CSV, TSV or JSONL).")
     dev: Path | None = Field(None, description="Dev file; carved from train when absent.")
     test: Path | None = Field(None, description="Test file; optional.")
-    format: Literal["auto", "csv", "tsv", "jsonl"] = "auto"
+    format: Literal["auto", "csv", "tsv", "jsonl", "conll", "cluener"] = "auto"
     text_column: str | None = Field(None, description="Detected when absent (text, sentence, content, ...).")
     text_pair_column: str | None = Field(None, description="Second text of a sentence pair; optional.")
     label_column: str | None = Field(None, description="Detected when absent (label, category, intent, ...).")
     label_separator: str = Field("|", description="Separates labels in one field for multi-label CSV/TSV.")
     encoding: str = "utf-8"
+    token_column: int = Field(0, description="Token classification: column of the token in CoNLL files.")
+    tag_column: int = Field(-1, description="Token classification: column of the tag in CoNLL files (-1: last).")
+    tag_scheme: Literal["auto", "io", "iob1", "iob2", "bioes", "bilou", "bmes"] = Field(
+        "auto", description="Token classification: tag scheme of the files; detected when auto."
+    )
+    repair_tags: bool = Field(False, description="Token classification: repair invalid tag sequences instead of failing.")
     split: SplitConfig = Field(default_factory=SplitConfig)
 
 
-class TaskConfig(Section):
-    name: str = Field("text_classification", description="Task module, see `tunelab.registry.TASKS`.")
+class TextClassificationConfig(Section):
+    name: Literal["text_classification"] = "text_classification"
     multi_label: bool = False
     labels: list[str] | None = Field(None, description="Explicit label order; detected from train when absent.")
     class_weights: Literal["balanced"] | dict[str, float] | None = None
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Multi-label decision threshold.")
+
+
+class TokenClassificationConfig(Section):
+    name: Literal["token_classification"] = "token_classification"
+    entity_types: list[str] | None = Field(None, description="Explicit entity types; detected from train when absent.")
+    label_all_subwords: bool = Field(False, description="Train on every sub-word, not only a word's first.")
+    window_overlap: int = Field(32, ge=0, description="Sub-words shared by consecutive windows of a long sentence.")
+    class_weights: Literal["balanced"] | dict[str, float] | None = None
+
+
+# One config class per task, chosen by `task.name` (pydantic discriminated union), so each task
+# only accepts its own options and a typo is still an error.
+TaskConfig = Annotated[Union[TextClassificationConfig, TokenClassificationConfig], Field(discriminator="name")]
+TASK_CONFIG_ADAPTER: TypeAdapter = TypeAdapter(TaskConfig)
+
+
+def parse_task_config(data: dict[str, Any]) -> TextClassificationConfig | TokenClassificationConfig:
+    return TASK_CONFIG_ADAPTER.validate_python({"name": "text_classification", **data})
 
 
 class EarlyStoppingConfig(Section):
@@ -81,7 +105,10 @@ class TrainingConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 42
     eval_steps: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps; null: each epoch.")
-    metric: str = Field("accuracy", description="Dev metric that picks the best checkpoint and drives early stopping.")
+    metric: str | None = Field(
+        None, description="Dev metric that picks the best checkpoint and drives early stopping; default: the task's "
+        "(accuracy for classification, f1 for token classification)."
+    )
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     length_buckets: bool = Field(True, description="Batch texts of similar length together (less padding).")
     log_every: int = Field(20, ge=1, description="Optimizer steps between loss log lines.")
@@ -98,7 +125,7 @@ class OutputConfig(Section):
 class TunelabConfig(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
-    task: TaskConfig = Field(default_factory=TaskConfig)
+    task: TaskConfig = Field(default_factory=TextClassificationConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
@@ -110,10 +137,17 @@ class TunelabConfig(Section):
             return {"name": str(value)}
         return value
 
+    @field_validator("task", mode="before")
+    @classmethod
+    def _default_task_name(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "name" not in value:
+            return {"name": "text_classification", **value}
+        return value
+
     @model_validator(mode="after")
     def _check_class_weights(self) -> "TunelabConfig":
         weights = self.task.class_weights
-        if isinstance(weights, dict) and self.task.labels is not None:
+        if isinstance(weights, dict) and getattr(self.task, "labels", None) is not None:
             unknown = sorted(set(weights) - set(self.task.labels))
             if unknown:
                 raise ValueError(f"task.class_weights names unknown labels {unknown}; labels are {self.task.labels}")
@@ -123,24 +157,37 @@ class TunelabConfig(Section):
         return json.loads(self.model_dump_json())
 
 
+TASK_CONFIGS: dict[str, type[BaseModel]] = {
+    "text_classification": TextClassificationConfig,
+    "token_classification": TokenClassificationConfig,
+}
+
+
 def _section_fields(path: tuple[Any, ...]) -> list[str]:
     """Valid keys at a location of the config tree, for error messages."""
     model: type[BaseModel] = TunelabConfig
     for part in path:
+        if part in TASK_CONFIGS and model is TunelabConfig.model_fields["task"].annotation:
+            model = TASK_CONFIGS[part]
+            continue
         field = model.model_fields.get(str(part)) if isinstance(part, str) else None
         annotation = field.annotation if field is not None else None
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
+        elif part == "task":
+            model = TunelabConfig.model_fields["task"].annotation  # the union; the tag follows in the path
         else:
             break
-    return list(model.model_fields)
+    return list(model.model_fields) if isinstance(model, type) else []
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = [f"invalid configuration ({source}):"]
     for item in err.errors():
         loc = tuple(item["loc"])
-        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        # pydantic puts the union tag in the location (task.token_classification.x); users wrote task.x
+        shown = tuple(p for i, p in enumerate(loc) if not (i == 1 and loc[0] == "task" and p in TASK_CONFIGS))
+        dotted = ".".join(str(p) for p in shown) or "(top level)"
         if item["type"] == "extra_forbidden":
             valid = _section_fields(loc[:-1])
             guess = difflib.get_close_matches(str(loc[-1]), valid, n=1)

@@ -22,6 +22,11 @@ def write_predictions(records: list[dict[str, Any]], path: Path) -> None:
         if suffix in (".jsonl", ".ndjson"):
             for record in records:
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        elif suffix in (".csv", ".tsv") and records and "entities" in records[0]:
+            writer = csv.writer(fh, delimiter="\t" if suffix == ".tsv" else ",")
+            writer.writerow(["text", "entities"])
+            for r in records:
+                writer.writerow([r["text"], json.dumps(r["entities"], ensure_ascii=False)])
         elif suffix in (".csv", ".tsv"):
             writer = csv.writer(fh, delimiter="\t" if suffix == ".tsv" else ",")
             k = max((len(r["top"]) for r in records), default=1)
@@ -53,21 +58,17 @@ def predict_cli(
     batch_size: int = typer.Option(64, help="Texts per forward pass."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
 ) -> None:
-    """Predict labels with scores for texts given inline or in a file."""
+    """Predict labels (or entities) with scores for texts given inline or in a file."""
     from tunelab.inference.predictor import load
     from tunelab.workflow.evaluate import read_for_artifact
 
     if not texts and input_file is None:
         raise TunelabError("give texts to classify or an input file with -i FILE")
     predictor = load(artifact, batch_size=batch_size)
-    all_texts: list[str] = list(texts or [])
-    pairs: list[str] | None = None
+    examples = predictor.task.make_examples(list(texts)) if texts else []
     if input_file is not None:
-        examples = read_for_artifact(predictor, input_file, text_column=text_column, require_labels=False)
-        all_texts += [ex.text for ex in examples]
-        if any(ex.text_pair is not None for ex in examples):
-            pairs = [""] * len(texts or []) + [ex.text_pair or "" for ex in examples]
-    records = predictor.predict_scores(all_texts, pairs, top_k=top_k)
+        examples += read_for_artifact(predictor, input_file, text_column=text_column, require_labels=False)
+    records = predictor.records_for(examples, top_k=top_k)
     if output_file is not None:
         write_predictions(records, output_file)
         Console(stderr=True).print(f"wrote {len(records)} predictions to {output_file}")
@@ -76,8 +77,19 @@ def predict_cli(
         for record in records:
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
+    Console().print(predictions_table(records))
+
+
+def predictions_table(records: list[dict[str, Any]]) -> Table:
+    if records and "entities" in records[0]:
+        table = Table("text", "entities")
+        for r in records:
+            table.add_row(r["text"], "\n".join(
+                f"{e['type']}: {e['text']} [{e['start']}, {e['end']}) {e['score']:.3f}" for e in r["entities"]
+            ) or "-")
+        return table
     table = Table("text", "prediction", "top labels")
     for r in records:
         pred = ", ".join(r["labels"]) if "labels" in r else f"{r['label']} ({r['score']:.3f})"
         table.add_row(r["text"], pred, ", ".join(f"{t['label']} {t['score']:.3f}" for t in r["top"]))
-    Console().print(table)
+    return table

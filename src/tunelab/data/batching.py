@@ -13,6 +13,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
+IGNORE_INDEX = -100
+
 
 class LengthBucketBatchSampler(torch.utils.data.Sampler[list[int]]):
     """Yields lists of indices. Deterministic for a given (seed, epoch)."""
@@ -91,6 +93,13 @@ class PaddingCollator:
             batch["token_type_ids"] = types
         batch["index"] = torch.tensor([item["index"] for item in items], dtype=torch.long)
         if "labels" in items[0]:
-            dtype = torch.float32 if self.multi_label else torch.long
-            batch["labels"] = torch.tensor([item["labels"] for item in items], dtype=dtype)
+            if isinstance(items[0]["labels"], list) and not self.multi_label:
+                # token labels: padded positions are ignored by the loss (-100, PyTorch's ignore_index)
+                labels = torch.full((len(items), width), IGNORE_INDEX, dtype=torch.long)
+                for row, item in enumerate(items):
+                    labels[row, : len(item["labels"])] = torch.tensor(item["labels"], dtype=torch.long)
+                batch["labels"] = labels
+            else:
+                dtype = torch.float32 if self.multi_label else torch.long
+                batch["labels"] = torch.tensor([item["labels"] for item in items], dtype=dtype)
         return batch

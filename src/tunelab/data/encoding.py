@@ -21,6 +21,7 @@ class EncodedDataset(torch.utils.data.Dataset):
     token_type_ids: list[list[int]] | None
     labels: list[Any] | None = None
     num_truncated: int = 0
+    examples: list[Any] = field(default_factory=list)  # the examples encoded, for decoding predictions
     lengths: list[int] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -7,12 +7,12 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoTokenizer
 
 from tunelab.artifact import read_meta
-from tunelab.config import TaskConfig
+from tunelab.config import parse_task_config
 from tunelab.data.batching import LengthBucketBatchSampler, PaddingCollator
-from tunelab.data.example import Example
+from tunelab.data.encoding import EncodedDataset
 from tunelab.tasks import task_from_state
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -36,9 +36,9 @@ class Predictor:
     def from_artifact(cls, path: str | Path, *, device: str | None = None, batch_size: int = 64) -> "Predictor":
         path = Path(path)
         meta = read_meta(path)
-        task = task_from_state(TaskConfig.model_validate(meta["task"]["config"]), meta["task"]["state"])
+        task = task_from_state(parse_task_config(meta["task"]["config"]), meta["task"]["state"])
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
+        model = task.model_class.from_pretrained(path, local_files_only=True)
         return cls(model, tokenizer, task, meta, device=device, batch_size=batch_size)
 
     @property
@@ -51,68 +51,59 @@ class Predictor:
 
     # -- core ----------------------------------------------------------------------------------
     @torch.inference_mode()
-    def logits_for(self, examples: Sequence[Example]) -> np.ndarray:
-        """Raw logits in input order. Batches are formed from texts of similar length (less padding)."""
-        if not examples:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        encoded = self.task.encode(self.tokenizer, examples, self.max_length)
-        sampler = LengthBucketBatchSampler(encoded.lengths, self.batch_size, shuffle=False)
-        out = np.zeros((len(encoded), len(self.labels)), dtype=np.float32)
-        for indices in sampler:
+    def outputs_for(self, encoded: EncodedDataset) -> list[np.ndarray]:
+        """Logits per encoded item, in order; token-level logits cut to the item's length.
+        Batches are formed from items of similar length (less padding)."""
+        outputs: list[np.ndarray] = [None] * len(encoded)  # type: ignore[list-item]
+        for indices in LengthBucketBatchSampler(encoded.lengths, self.batch_size, shuffle=False):
             batch = self.collator([encoded[i] for i in indices])
             inputs = {k: batch[k].to(self.device) for k in MODEL_INPUTS if k in batch}
-            out[indices] = self.model(**inputs).logits.float().cpu().numpy()
-        return out
+            logits = self.model(**inputs).logits.float().cpu().numpy()
+            for row, i in zip(logits, indices):
+                outputs[i] = row[: encoded.lengths[i]] if row.ndim == 2 else row
+        return outputs
 
-    @staticmethod
-    def _examples(texts: str | Sequence[str], text_pairs: Sequence[str] | None) -> list[Example]:
-        if isinstance(texts, str):
-            texts = [texts]
-        if text_pairs is not None and len(text_pairs) != len(texts):
-            raise ValueError(f"got {len(texts)} texts but {len(text_pairs)} text_pairs")
-        pairs = list(text_pairs) if text_pairs is not None else [None] * len(texts)
-        return [Example(text=t, text_pair=p) for t, p in zip(texts, pairs)]
+    def encode(self, examples: Sequence[Any]) -> EncodedDataset:
+        return self.task.encode(self.tokenizer, examples, self.max_length)
+
+    def logits_for(self, examples: Sequence[Any]) -> np.ndarray:
+        """Sequence-level logits, shape (n, len(labels)), in input order."""
+        if not examples:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return np.stack(self.outputs_for(self.encode(examples)))
+
+    def _run(self, texts, text_pairs=None, tokens=None):
+        examples = self.task.make_examples(texts, text_pairs=text_pairs, tokens=tokens)
+        encoded = self.encode(examples)
+        return encoded, self.outputs_for(encoded)
 
     # -- public API ----------------------------------------------------------------------------
+    def predict(self, texts: str | Sequence[str] | None = None, text_pairs: Sequence[str] | None = None, *,
+                tokens: Sequence[Sequence[str]] | None = None) -> list:
+        """One prediction per input: a label name (a list of names for multi-label models), or for
+        token classification a list of entities ``{text, type, start, end, score}`` with character
+        offsets into the input string. ``tokens`` gives pre-tokenised input instead of texts."""
+        return self.task.predictions(*self._run(texts, text_pairs, tokens))
+
     def predict_proba(self, texts: str | Sequence[str], text_pairs: Sequence[str] | None = None) -> np.ndarray:
-        """Probabilities, shape (n, len(labels)), columns in ``self.labels`` order."""
-        return self.task.probabilities(self.logits_for(self._examples(texts, text_pairs)))
+        """Classification: probabilities, shape (n, len(labels)), columns in ``self.labels`` order."""
+        _, outputs = self._run(texts, text_pairs)
+        return self.task.probabilities(np.stack(outputs)) if outputs else np.zeros((0, len(self.labels)))
 
-    def predict(self, texts: str | Sequence[str], text_pairs: Sequence[str] | None = None) -> list:
-        """Label names: one per text, or a list of names per text for multi-label models."""
-        decoded = self.task.decode(self.logits_for(self._examples(texts, text_pairs)))
-        if getattr(self.task, "multi_label", False):
-            return [[self.labels[j] for j in np.flatnonzero(row)] for row in decoded]
-        return [self.labels[i] for i in decoded]
+    def predict_scores(self, texts: str | Sequence[str] | None = None, text_pairs: Sequence[str] | None = None, *,
+                       tokens: Sequence[Sequence[str]] | None = None, top_k: int = 1) -> list[dict[str, Any]]:
+        """One JSON-ready record per input, with scores (what `tunelab predict` prints)."""
+        return self.records_for(self.task.make_examples(texts, text_pairs=text_pairs, tokens=tokens), top_k=top_k)
 
-    def predict_scores(
-        self, texts: str | Sequence[str], text_pairs: Sequence[str] | None = None, *, top_k: int = 1
-    ) -> list[dict[str, Any]]:
-        """One record per text: the predicted label(s) and the top_k labels with their probabilities."""
-        examples = self._examples(texts, text_pairs)
-        logits = self.logits_for(examples)
-        probs = self.task.probabilities(logits)
-        decoded = self.task.decode(logits)
-        multi = getattr(self.task, "multi_label", False)
-        records = []
-        for ex, p, d in zip(examples, probs, decoded):
-            order = np.argsort(-p, kind="stable")[: max(1, top_k)]
-            record: dict[str, Any] = {"text": ex.text}
-            if ex.text_pair is not None:
-                record["text_pair"] = ex.text_pair
-            if multi:
-                record["labels"] = [self.labels[j] for j in np.flatnonzero(d)]
-            else:
-                record["label"] = self.labels[int(d)]
-                record["score"] = float(p[int(d)])
-            record["top"] = [{"label": self.labels[j], "score": float(p[j])} for j in order]
-            records.append(record)
-        return records
+    def records_for(self, examples: Sequence[Any], *, top_k: int = 1) -> list[dict[str, Any]]:
+        """Prediction records for examples already read (e.g. from a file)."""
+        encoded = self.encode(examples)
+        return self.task.prediction_records(encoded, self.outputs_for(encoded), top_k=top_k)
 
-    def evaluate(self, examples: Sequence[Example]) -> dict[str, Any]:
+    def evaluate(self, examples: Sequence[Any]) -> dict[str, Any]:
         """The task's metrics on labelled examples; the same code scores training-time reports."""
-        logits = self.logits_for(examples)
-        return self.task.metrics(self.task.targets(examples), self.task.decode(logits))
+        encoded = self.encode(examples)
+        return self.task.score(encoded, self.outputs_for(encoded))
 
 
 def load(path: str | Path, *, device: str | None = None, batch_size: int = 64) -> Predictor:

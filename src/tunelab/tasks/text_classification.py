@@ -10,12 +10,13 @@ from sklearn.utils.class_weight import compute_class_weight
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from tunelab.config import ModelConfig, TaskConfig
+from tunelab.config import DataConfig, ModelConfig, TextClassificationConfig
 from tunelab.data.encoding import EncodedDataset, encode_texts
 from tunelab.data.example import Example
 from tunelab.data.labels import check_known_labels, detect_labels
-from tunelab.errors import ConfigError
-from tunelab.evaluation.classification import classification_metrics
+from tunelab.data.loading import Splits, load_splits, read_examples
+from tunelab.errors import ConfigError, DataError
+from tunelab.evaluation.classification import METRIC_DIRECTIONS, classification_metrics
 from tunelab.models.resolve import ResolvedModel
 from tunelab.registry import TASKS
 
@@ -26,8 +27,11 @@ _DROPOUT_ATTRS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropou
 @TASKS.register("text_classification")
 class TextClassificationTask:
     name = "text_classification"
+    model_class = AutoModelForSequenceClassification
+    default_metric = "accuracy"
+    metric_directions = METRIC_DIRECTIONS
 
-    def __init__(self, config: TaskConfig, labels: list[str]) -> None:
+    def __init__(self, config: TextClassificationConfig, labels: list[str]) -> None:
         if len(labels) < 2 and not config.multi_label:
             raise ConfigError(f"text classification needs at least 2 labels; the training data has {labels}")
         if len(set(labels)) != len(labels):
@@ -40,8 +44,12 @@ class TextClassificationTask:
     def multi_label(self) -> bool:
         return self.config.multi_label
 
+    @staticmethod
+    def read_splits(data_config: DataConfig, config: TextClassificationConfig) -> Splits:
+        return load_splits(data_config, multi_label=config.multi_label)
+
     @classmethod
-    def from_examples(cls, config: TaskConfig, train: Sequence[Example]) -> "TextClassificationTask":
+    def from_examples(cls, config: TextClassificationConfig, train: Sequence[Example]) -> "TextClassificationTask":
         labels = list(config.labels) if config.labels else detect_labels(train)
         if config.labels:
             check_known_labels(train, labels, "train")
@@ -53,7 +61,7 @@ class TextClassificationTask:
         return task
 
     @classmethod
-    def from_state(cls, config: TaskConfig, state: dict[str, Any]) -> "TextClassificationTask":
+    def from_state(cls, config: TextClassificationConfig, state: dict[str, Any]) -> "TextClassificationTask":
         return cls(config, list(state["labels"]))
 
     def state(self) -> dict[str, Any]:
@@ -81,7 +89,7 @@ class TextClassificationTask:
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
-            return AutoModelForSequenceClassification.from_pretrained(resolved.path, config=config, **hub_kwargs)
+            return self.model_class.from_pretrained(resolved.path, config=config, **hub_kwargs)
         finally:
             hf_logging.set_verbosity(verbosity)
 
@@ -104,13 +112,15 @@ class TextClassificationTask:
         labelled = bool(examples) and all(ex.label is not None for ex in examples)
         labels = self.targets(examples).tolist() if labelled else None
         pairs = [ex.text_pair for ex in examples]
-        return encode_texts(
+        encoded = encode_texts(
             tokenizer,
             [ex.text for ex in examples],
             pairs if any(p is not None for p in pairs) else None,
             max_length=max_length,
             labels=labels,
         )
+        encoded.examples = list(examples)
+        return encoded
 
     # -- training ------------------------------------------------------------------------------
     def class_weights(self, train: Sequence[Example]) -> list[float] | None:
@@ -152,3 +162,76 @@ class TextClassificationTask:
 
     def metrics(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
         return classification_metrics(y_true, y_pred, self.labels, multi_label=self.multi_label)
+
+    # -- reading files for a trained model -----------------------------------------------------
+    def read_file(
+        self, path, meta: dict[str, Any], *, text_column: str | None = None, text_pair_column: str | None = None,
+        label_column: str | None = None, require_labels: bool = True,
+    ) -> list[Example]:
+        """Read with the columns the model was trained on unless told otherwise; when the file
+        lacks them, the usual names are detected."""
+        cfg = meta["config"]["data"]
+        trained = meta["data"]["columns"]
+        explicit = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
+        options = dict(label_separator=cfg.get("label_separator", "|"), multi_label=self.multi_label,
+                       encoding=cfg.get("encoding", "utf-8"), require_labels=require_labels)
+        remembered = {
+            "text_column": text_column or trained.get("text"),
+            "text_pair_column": text_pair_column or trained.get("text_pair"),
+            "label_column": label_column or (trained.get("label") if require_labels else None),
+        }
+        try:
+            return read_examples(path, **remembered, **options).examples
+        except DataError as err:
+            if "column" not in err.message or all(explicit.values()):
+                raise
+            return read_examples(path, **explicit, **options).examples
+
+    def check_known(self, examples: Sequence[Example], where: str) -> None:
+        check_known_labels(examples, self.labels, where)
+
+    # -- prediction ----------------------------------------------------------------------------
+    @staticmethod
+    def make_examples(texts, text_pairs=None, tokens=None) -> list[Example]:
+        if tokens is not None:
+            raise ValueError("pre-tokenised input is for token classification; pass texts")
+        if texts is None:
+            raise ValueError("pass the texts to classify")
+        if isinstance(texts, str):
+            texts = [texts]
+        if text_pairs is not None and len(text_pairs) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(text_pairs)} text_pairs")
+        pairs = list(text_pairs) if text_pairs is not None else [None] * len(texts)
+        return [Example(text=t, text_pair=p) for t, p in zip(texts, pairs)]
+
+    def predictions(self, encoded: EncodedDataset, outputs: Sequence[np.ndarray]) -> list:
+        if not outputs:
+            return []
+        decoded = self.decode(np.stack(outputs))
+        if self.multi_label:
+            return [[self.labels[j] for j in np.flatnonzero(row)] for row in decoded]
+        return [self.labels[int(i)] for i in decoded]
+
+    def prediction_records(self, encoded: EncodedDataset, outputs: Sequence[np.ndarray], *, top_k: int = 1) -> list[dict]:
+        if not outputs:
+            return []
+        logits = np.stack(outputs)
+        probs, decoded = self.probabilities(logits), self.decode(logits)
+        records = []
+        for ex, p, d in zip(encoded.examples, probs, decoded):
+            record: dict[str, Any] = {"text": ex.text}
+            if ex.text_pair is not None:
+                record["text_pair"] = ex.text_pair
+            if self.multi_label:
+                record["labels"] = [self.labels[j] for j in np.flatnonzero(d)]
+            else:
+                record["label"] = self.labels[int(d)]
+                record["score"] = float(p[int(d)])
+            order = np.argsort(-p, kind="stable")[: max(1, top_k)]
+            record["top"] = [{"label": self.labels[j], "score": float(p[j])} for j in order]
+            records.append(record)
+        return records
+
+    def score(self, encoded: EncodedDataset, outputs: Sequence[np.ndarray]) -> dict[str, Any]:
+        """Metrics of per-example logits against the encoded targets."""
+        return self.metrics(np.asarray(encoded.labels), self.decode(np.stack(outputs)))

@@ -23,7 +23,7 @@ from safetensors.torch import load_model, save_model
 from tunelab.config import TrainingConfig
 from tunelab.data.batching import LengthBucketBatchSampler, PaddingCollator
 from tunelab.data.encoding import EncodedDataset
-from tunelab.evaluation.classification import metric_direction
+from tunelab.errors import ConfigError
 from tunelab.training.callbacks import Callback
 from tunelab.training.optim import build_optimizer, build_scheduler, resolve_precision
 
@@ -62,6 +62,17 @@ def make_accelerator(precision: str, gradient_accumulation_steps: int = 1) -> Ac
     return Accelerator(mixed_precision=mixed, gradient_accumulation_steps=gradient_accumulation_steps)
 
 
+def select_metric(task: Any, name: str | None) -> tuple[str, str]:
+    """The dev metric to optimise (the task's default when not set) and whether higher is better."""
+    name = name or task.default_metric
+    directions = task.metric_directions
+    if name not in directions:
+        raise ConfigError(
+            f"training.metric '{name}' is not a metric of {task.name}; choose one of {', '.join(sorted(directions))}"
+        )
+    return name, directions[name]
+
+
 class Trainer:
     def __init__(
         self,
@@ -81,8 +92,7 @@ class Trainer:
         self.workdir = Path(workdir)
         self.callbacks = list(callbacks)
         self.state = TrainState()
-        self.metric = config.metric if dev_set is not None else "loss"
-        self.direction = metric_direction(self.metric)
+        self.metric, self.direction = select_metric(task, config.metric if dev_set is not None else "loss")
         self._stop_requested: str | None = None
         self._interrupted = False
         self._start_time = time.perf_counter()
@@ -140,7 +150,7 @@ class Trainer:
     def request_stop(self, reason: str) -> None:
         self._stop_requested = reason
 
-    def _on_signal(self, signum, frame) -> None:  # pragma: no cover - exercised by hand (Ctrl-C)
+    def _on_signal(self, signum, frame) -> None:
         if self._interrupted:  # a second Ctrl-C stops at once
             raise KeyboardInterrupt
         self._interrupted = True
@@ -267,32 +277,32 @@ class Trainer:
         return metrics
 
     @torch.inference_mode()
-    def predict_logits(self, loader) -> tuple[np.ndarray, np.ndarray, float]:
-        """Logits in dataset order, the indices they belong to, and the mean loss when labelled."""
+    def predict_outputs(self, loader, dataset: EncodedDataset) -> tuple[list[np.ndarray], float]:
+        """Per-item logits in dataset order (token-level ones cut to the item's length), and the
+        mean loss. Works across processes: outputs are padded, gathered and put back in order."""
         acc = self.accelerator
         was_training = self.model.training
         self.model.eval()
-        logits_parts, index_parts, loss_sum, count = [], [], 0.0, 0
+        outputs: list[np.ndarray | None] = [None] * len(dataset)
+        loss_sum, count = 0.0, 0
         for batch in loader:
             logits = self._forward(batch).float()
             if "labels" in batch:
                 loss_sum += float(self.loss_fn(logits, batch["labels"])) * len(logits)
                 count += len(logits)
+            if logits.dim() == 3:  # token-level: widths differ between ranks
+                logits = acc.pad_across_processes(logits, dim=1)
             logits, index = acc.gather_for_metrics((logits, batch["index"]))
-            logits_parts.append(logits.cpu())
-            index_parts.append(index.cpu())
+            for row, i in zip(logits.cpu().numpy(), index.tolist()):
+                outputs[i] = row[: dataset.lengths[i]] if row.ndim == 2 else row
         self.model.train(was_training)
-        logits = torch.cat(logits_parts).numpy()
-        index = torch.cat(index_parts).numpy()
-        order = np.argsort(index, kind="stable")
         mean_loss = loss_sum / count if count else float("nan")
-        return logits[order], index[order], mean_loss
+        # DDP: the loss is this rank's mean; the metrics use every rank's gathered logits.
+        return outputs, mean_loss  # type: ignore[return-value]
 
     def evaluate(self) -> dict[str, Any]:
         assert self.dev_loader is not None and self.dev_set is not None
-        logits, _, loss = self.predict_logits(self.dev_loader)
-        y_true = np.asarray(self.dev_set.labels)
-        metrics = self.task.metrics(y_true, self.task.decode(logits))
-        # DDP: the loss is averaged per rank; good enough for logging, the metrics use gathered logits.
+        outputs, loss = self.predict_outputs(self.dev_loader, self.dev_set)
+        metrics = self.task.score(self.dev_set, outputs)
         metrics["loss"] = loss
         return metrics

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-_PIPELINE_TAGS = {"text_classification": "text-classification"}
+_PIPELINE_TAGS = {"text_classification": "text-classification", "token_classification": "token-classification"}
 _DEV_SOURCES = {"split": "carved from train", "file": "from its own file", "none": "none: no dev evaluation"}
 
 
 def _metric_rows(metrics: dict[str, Any]) -> str:
-    names = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "macro_precision", "macro_recall", "samples_f1")
+    names = ("accuracy", "f1", "precision", "recall", "token_accuracy", "macro_f1", "micro_f1", "weighted_f1",
+             "macro_precision", "macro_recall", "samples_f1")
     rows = [f"| {name} | {metrics[name]:.4f} |" for name in names if isinstance(metrics.get(name), (int, float))]
     return "\n".join(["| metric | value |", "|---|---|", *rows]) if rows else "(no evaluation data)"
 
@@ -20,7 +21,8 @@ def render_model_card(meta: dict[str, Any], report: dict[str, Any]) -> str:
     model = meta["model"]
     training = meta["training"]
     data = meta["data"]
-    labels = meta["labels"]
+    labels = meta["task"]["state"].get("entity_types") or meta["labels"]
+    auto_class = model.get("auto_class", "AutoModelForSequenceClassification")
     shown = ", ".join(f"`{label}`" for label in labels[:30]) + (f", ... ({len(labels)} in all)" if len(labels) > 30 else "")
     where = report.get("evaluated_on") or {}
     files = "\n".join(f"- {name}: `{info['path']}` (sha256 `{info['sha256'][:16]}…`)" for name, info in data["files"].items())
@@ -35,7 +37,7 @@ tags: [tunelab, {task}]
 # {task.replace('_', ' ')} model fine-tuned with tunelab
 
 Fine-tuned from `{model['base']}` ({model['architecture']}, {model['num_parameters']:,} parameters) for
-{task.replace('_', ' ')}{' (multi-label)' if meta['task']['state'].get('multi_label') else ''} with {len(labels)} labels: {shown}.
+{task.replace('_', ' ')}{' (multi-label)' if meta['task']['state'].get('multi_label') else ''} with {len(labels)} {'entity types' if task == 'token_classification' else 'labels'}: {shown}.
 
 ## Evaluation
 
@@ -43,18 +45,17 @@ On the {where.get('split', '?')} split ({where.get('file', '?')}, {where.get('nu
 
 {_metric_rows(report.get('metrics') or {})}
 
-Per-label figures are in `report.json`; the confusion matrix in `confusion_matrix.png`.
+Per-label (per-type) figures are in `report.json`.
 
 ## Use
 
 ```python
 import tunelab
 model = tunelab.load("path/to/this/directory")
-model.predict(["some text"])        # label names
-model.predict_proba(["some text"])  # probabilities, columns in model.labels order
+model.predict(["some text"])  # label names, or entities with character offsets
 ```
 
-or with plain transformers: `AutoModelForSequenceClassification.from_pretrained("path/to/this/directory")`
+or with plain transformers: `{auto_class}.from_pretrained("path/to/this/directory")`
 (`config.id2label` holds the label names).
 
 ## Training

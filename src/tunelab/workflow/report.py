@@ -10,6 +10,7 @@ from rich.console import Console
 
 from tunelab.artifact import write_json
 from tunelab.data.example import Example
+from tunelab.evaluation.ner_report import print_ner_report
 from tunelab.evaluation import plot_confusion_matrix, plot_multilabel_counts, plot_training_curves, print_classification_report
 
 REPORT_FILE = "report.json"
@@ -40,7 +41,10 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
         (console or Console()).print("no dev or test data: nothing to report")
         return
     title = f"{where['split']}: {where['file']} ({where['num_examples']} examples)"
-    print_classification_report(report["metrics"], console=console, title=title, max_labels=TABLE_MAX_LABELS)
+    if "per_type" in report["metrics"]:  # entity-level report (token classification)
+        print_ner_report(report["metrics"], console=console, title=title)
+    else:
+        print_classification_report(report["metrics"], console=console, title=title, max_labels=TABLE_MAX_LABELS)
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:

@@ -26,14 +26,13 @@ from tunelab.artifact import (
     write_json,
 )
 from tunelab.config import TunelabConfig
-from tunelab.data import load_splits
 from tunelab.data.batching import PaddingCollator
 from tunelab.errors import TunelabError
 from tunelab.inference.predictor import Predictor
 from tunelab.models.resolve import resolve_model
-from tunelab.tasks import build_task
+from tunelab.tasks import task_class
 from tunelab.training.callbacks import BestModel, Checkpoint, EarlyStopping, JsonlLogger, ProgressBar, TensorBoardLogger
-from tunelab.training.loop import Trainer
+from tunelab.training.loop import Trainer, select_metric
 from tunelab.workflow.card import write_model_card
 from tunelab.workflow.report import build_report, print_report, write_report_files
 
@@ -72,9 +71,11 @@ def train(
         torch.set_num_threads(config.training.num_threads)
 
     # Data first: a bad file should fail in a second, not after loading a model.
-    splits = load_splits(config.data, multi_label=config.task.multi_label)
+    task_cls = task_class(config.task.name)
+    splits = task_cls.read_splits(config.data, config.task)
     parts = {"train": splits.train, "dev": splits.dev, "test": splits.test}
-    task = build_task(config.task, splits.train)
+    task = task_cls.from_examples(config.task, splits.train)
+    select_metric(task, config.training.metric)  # a bad metric name fails now, not after an epoch
     resolved = resolve_model(config.model.name, allow_download=config.model.allow_download, revision=config.model.revision)
     tokenizer = AutoTokenizer.from_pretrained(
         resolved.path, local_files_only=resolved.local_files_only, revision=resolved.revision
@@ -88,7 +89,7 @@ def train(
     torch.manual_seed(config.training.seed)  # the head's initial weights
     model = task.build_model(resolved, config.model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    collator = PaddingCollator(pad_id, multi_label=config.task.multi_label)
+    collator = PaddingCollator(pad_id, multi_label=getattr(task, "multi_label", False))
     has_dev = len(splits.dev) > 0
     cbs = [BestModel(), Checkpoint(), JsonlLogger(workdir / "logs" / "train_log.jsonl", config.training.log_every)]
     if has_dev and config.training.early_stopping.patience:
@@ -138,6 +139,7 @@ def train(
             "base": resolved.name,
             "source": resolved.source,
             "architecture": type(trainer.accelerator.unwrap_model(trainer.model)).__name__,
+            "auto_class": task.model_class.__name__,
             "max_length": max_length,
             "num_parameters": sum(p.numel() for p in model.parameters()),
             "head_modules": task.head_modules(trainer.accelerator.unwrap_model(trainer.model)),
@@ -194,7 +196,10 @@ def _data_meta(splits, parts, encoded) -> dict[str, Any]:
         if path:
             files[name] = {"path": str(path), "sha256": file_sha256(path)}
     return {
-        "columns": {"text": splits.text_column, "text_pair": splits.text_pair_column, "label": splits.label_column},
+        "columns": {"text": getattr(splits, "text_column", None), "text_pair": getattr(splits, "text_pair_column", None),
+                    "label": getattr(splits, "label_column", None)},
+        "format": getattr(splits, "format", None),
+        "tag_scheme": getattr(splits, "scheme", None),
         "files": files,
         "dev_source": splits.dev_source,
         "test_source": splits.test_source,
@@ -207,8 +212,10 @@ def _data_meta(splits, parts, encoded) -> dict[str, Any]:
 def _print_data_summary(console, splits, parts, task, encoded, resolved, max_length) -> None:
     counts = ", ".join(f"{name} {len(examples)}" for name, examples in parts.items() if examples)
     dev_note = " (dev carved from train)" if splits.dev_source == "split" else ""
-    console.print(f"data: {counts}{dev_note}; {len(task.labels)} labels; text column '{splits.text_column}'"
-                  + (f" + '{splits.text_pair_column}'" if splits.text_pair_column else ""))
+    columns = f"; text column '{splits.text_column}'" if getattr(splits, "text_column", None) else ""
+    if getattr(splits, "text_pair_column", None):
+        columns += f" + '{splits.text_pair_column}'"
+    console.print(f"data: {counts}{dev_note}; {len(task.labels)} labels{columns}")
     console.print(f"model: {resolved.name} ({resolved.source}: {resolved.path}), max_length {max_length}")
     for name, enc in encoded.items():
         if enc.num_truncated:
