@@ -7,8 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_class_weight
-from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
-from transformers.utils import logging as hf_logging
+from transformers import AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
 
 from tunelab.config import DataConfig, ModelConfig, TextClassificationConfig
 from tunelab.data.encoding import EncodedDataset, encode_texts
@@ -19,9 +18,8 @@ from tunelab.errors import ConfigError, DataError
 from tunelab.evaluation.classification import METRIC_DIRECTIONS, classification_metrics
 from tunelab.models.resolve import ResolvedModel
 from tunelab.registry import TASKS
+from tunelab.tasks.backbone import head_modules, load_with_head
 
-# Config attributes that hold dropout rates, across the common encoder families.
-_DROPOUT_ATTRS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout", "hidden_dropout")
 
 
 @TASKS.register("text_classification")
@@ -69,34 +67,14 @@ class TextClassificationTask:
 
     # -- model ---------------------------------------------------------------------------------
     def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel:
-        hub_kwargs = {"local_files_only": resolved.local_files_only, "revision": resolved.revision}
-        config = AutoConfig.from_pretrained(
-            resolved.path,
-            num_labels=len(self.labels),
-            id2label=dict(enumerate(self.labels)),
-            label2id=dict(self.label2id),
+        return load_with_head(
+            self.model_class, resolved, model_config, num_labels=len(self.labels),
+            id2label=dict(enumerate(self.labels)), label2id=dict(self.label2id),
             problem_type="multi_label_classification" if self.multi_label else "single_label_classification",
-            **hub_kwargs,
         )
-        if model_config.dropout is not None:
-            for attr in _DROPOUT_ATTRS:
-                if isinstance(getattr(config, attr, None), float):
-                    setattr(config, attr, model_config.dropout)
-        if model_config.classifier_dropout is not None:
-            config.classifier_dropout = model_config.classifier_dropout
-        # The base checkpoint has no classifier, so transformers reports it as newly initialised;
-        # that is the point of fine-tuning, not something to warn the user about.
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-        try:
-            return self.model_class.from_pretrained(resolved.path, config=config, **hub_kwargs)
-        finally:
-            hf_logging.set_verbosity(verbosity)
 
     def head_modules(self, model: PreTrainedModel) -> list[str]:
-        # Everything at the top level that is not the backbone is head (classifier, pre_classifier,
-        # score, ...): read from the model's structure, never guessed from parameter names.
-        return [name for name, _ in model.named_children() if name != model.base_model_prefix]
+        return head_modules(model)
 
     # -- data ----------------------------------------------------------------------------------
     def targets(self, examples: Sequence[Example]) -> np.ndarray:

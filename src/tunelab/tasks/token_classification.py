@@ -6,8 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from transformers import AutoConfig, AutoModelForTokenClassification, PreTrainedModel, PreTrainedTokenizerBase
-from transformers.utils import logging as hf_logging
+from transformers import AutoModelForTokenClassification, PreTrainedModel, PreTrainedTokenizerBase
 
 from tunelab.config import DataConfig, ModelConfig, TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
@@ -20,7 +19,7 @@ from tunelab.errors import ConfigError, DataError
 from tunelab.evaluation.ner import METRIC_DIRECTIONS_NER, ner_metrics
 from tunelab.models.resolve import ResolvedModel
 from tunelab.registry import TASKS
-from tunelab.tasks.text_classification import _DROPOUT_ATTRS
+from tunelab.tasks.backbone import head_modules, load_with_head
 
 
 class TokenCrossEntropy(torch.nn.Module):
@@ -82,26 +81,13 @@ class TokenClassificationTask:
         return {"labels": self.labels, "entity_types": self.types, "scheme": "iob2"}
 
     def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel:
-        hub_kwargs = {"local_files_only": resolved.local_files_only, "revision": resolved.revision}
-        config = AutoConfig.from_pretrained(
-            resolved.path, num_labels=len(self.labels), id2label=dict(enumerate(self.labels)),
-            label2id=dict(self.tag2id), **hub_kwargs,
+        return load_with_head(
+            self.model_class, resolved, model_config, num_labels=len(self.labels),
+            id2label=dict(enumerate(self.labels)), label2id=dict(self.tag2id),
         )
-        if model_config.dropout is not None:
-            for attr in _DROPOUT_ATTRS:
-                if isinstance(getattr(config, attr, None), float):
-                    setattr(config, attr, model_config.dropout)
-        if model_config.classifier_dropout is not None:
-            config.classifier_dropout = model_config.classifier_dropout
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # the new head is reported as "newly initialised": expected
-        try:
-            return self.model_class.from_pretrained(resolved.path, config=config, **hub_kwargs)
-        finally:
-            hf_logging.set_verbosity(verbosity)
 
     def head_modules(self, model: PreTrainedModel) -> list[str]:
-        return [name for name, _ in model.named_children() if name != model.base_model_prefix]
+        return head_modules(model)
 
     # -- data ----------------------------------------------------------------------------------
     def encode(self, tokenizer: PreTrainedTokenizerBase, examples: Sequence[NerExample], max_length: int) -> NerEncoded:
