@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import importlib.util
 from collections import Counter
 from pathlib import Path
 
@@ -302,17 +300,3 @@ def test_shipped_banking77_splits():
     for label, n in dev_counts.items():
         total = n + train_counts[label]
         assert n == int(total * 0.1 + 0.5)  # half up; no class size here is within float error of .5
-
-
-def test_shipped_banking77_is_reproduced_by_the_carving_script(tmp_path):
-    source = REPO.parent / "shared" / "data" / "banking77" / "train.csv"
-    if not source.is_file():
-        pytest.skip(f"upstream BANKING77 not available at {source}")
-    spec = importlib.util.spec_from_file_location("carve_banking77", REPO / "scripts" / "carve_banking77.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main(["--source", str(source), "--out", str(tmp_path)]) == 0
-    for name in ("train.csv", "dev.csv", "LICENSE"):
-        assert (tmp_path / name).read_bytes() == (BANKING / name).read_bytes(), name
-    with open(BANKING / "dev.csv", newline="", encoding="utf-8") as handle:
-        assert next(csv.reader(handle)) == ["text", "category"]
