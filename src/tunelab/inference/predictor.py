@@ -13,17 +13,49 @@ from tunelab.artifact import read_meta
 from tunelab.config import parse_task_config
 from tunelab.data.batching import LengthBucketBatchSampler, PaddingCollator
 from tunelab.data.encoding import EncodedDataset
+from tunelab.errors import ConfigError
 from tunelab.tasks import task_from_state
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-class Predictor:
-    """scikit-learn-like access to a trained artifact: ``predict``, ``predict_proba``, ``evaluate``."""
+class TorchBackend:
+    """Runs the artifact's PyTorch model: numpy inputs in, numpy logits out."""
 
-    def __init__(self, model, tokenizer, task, meta: dict[str, Any], *, device: str | None = None, batch_size: int = 64):
+    name = "torch"
+
+    def __init__(self, model, device: str | None = None) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
+
+    @classmethod
+    def from_artifact(cls, path: Path, task, meta: dict[str, Any], device: str | None = None) -> "TorchBackend":
+        return cls(task.model_class.from_pretrained(path, local_files_only=True), device)
+
+    @torch.inference_mode()
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        tensors = {k: torch.from_numpy(v).to(self.device) for k, v in inputs.items()}
+        return self.model(**tensors).logits.float().cpu().numpy()
+
+
+def backend_class(name: str):
+    if name == "torch":
+        return TorchBackend
+    if name == "onnx":
+        from tunelab.inference.onnx_backend import OnnxBackend  # onnxruntime only when asked for
+
+        return OnnxBackend
+    raise ConfigError(f"unknown backend '{name}'; known: torch, onnx")
+
+
+class Predictor:
+    """scikit-learn-like access to a trained artifact: ``predict``, ``predict_proba``, ``evaluate``.
+
+    The model runs through a backend (``torch``, or ``onnx`` for an exported artifact); the
+    tokenizer, batching and decoding are the same for every backend."""
+
+    def __init__(self, backend, tokenizer, task, meta: dict[str, Any], *, batch_size: int = 64):
+        self.backend = backend
         self.tokenizer = tokenizer
         self.task = task
         self.meta = meta
@@ -33,13 +65,23 @@ class Predictor:
         self.collator = PaddingCollator(pad, multi_label=getattr(task, "multi_label", False))
 
     @classmethod
-    def from_artifact(cls, path: str | Path, *, device: str | None = None, batch_size: int = 64) -> "Predictor":
+    def from_artifact(
+        cls, path: str | Path, *, backend: str | None = None, device: str | None = None, batch_size: int = 64
+    ) -> "Predictor":
+        """``backend`` None picks torch for a trained artifact and onnx for an exported one."""
         path = Path(path)
         meta = read_meta(path)
+        if backend is None:
+            backend = "onnx" if meta.get("export") and not (path / "model.safetensors").is_file() else "torch"
         task = task_from_state(parse_task_config(meta["task"]["config"]), meta["task"]["state"])
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = task.model_class.from_pretrained(path, local_files_only=True)
-        return cls(model, tokenizer, task, meta, device=device, batch_size=batch_size)
+        runner = backend_class(backend).from_artifact(path, task, meta, device)
+        return cls(runner, tokenizer, task, meta, batch_size=batch_size)
+
+    @property
+    def model(self):
+        """The PyTorch model (torch backend only)."""
+        return getattr(self.backend, "model", None)
 
     @property
     def labels(self) -> list[str]:
@@ -50,15 +92,13 @@ class Predictor:
         return dict(self.meta.get("metrics") or {})
 
     # -- core ----------------------------------------------------------------------------------
-    @torch.inference_mode()
     def outputs_for(self, encoded: EncodedDataset) -> list[np.ndarray]:
         """Logits per encoded item, in order; token-level logits cut to the item's length.
         Batches are formed from items of similar length (less padding)."""
         outputs: list[np.ndarray] = [None] * len(encoded)  # type: ignore[list-item]
         for indices in LengthBucketBatchSampler(encoded.lengths, self.batch_size, shuffle=False):
             batch = self.collator([encoded[i] for i in indices])
-            inputs = {k: batch[k].to(self.device) for k in MODEL_INPUTS if k in batch}
-            logits = self.model(**inputs).logits.float().cpu().numpy()
+            logits = self.backend({k: batch[k].numpy() for k in MODEL_INPUTS if k in batch})
             for row, i in zip(logits, indices):
                 outputs[i] = row[: encoded.lengths[i]] if row.ndim == 2 else row
         return outputs
@@ -106,6 +146,6 @@ class Predictor:
         return self.task.score(encoded, self.outputs_for(encoded))
 
 
-def load(path: str | Path, *, device: str | None = None, batch_size: int = 64) -> Predictor:
-    """Load a tunelab artifact directory into a Predictor."""
-    return Predictor.from_artifact(path, device=device, batch_size=batch_size)
+def load(path: str | Path, *, backend: str | None = None, device: str | None = None, batch_size: int = 64) -> Predictor:
+    """Load a tunelab artifact (or exported) directory into a Predictor."""
+    return Predictor.from_artifact(path, backend=backend, device=device, batch_size=batch_size)
