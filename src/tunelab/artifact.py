@@ -115,9 +115,3 @@ def publish(staging: Path, output: Path, *, overwrite: bool) -> None:
         raise
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
-
-
-def save_model_files(directory: Path, model, tokenizer) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory, safe_serialization=True)
-    tokenizer.save_pretrained(directory)

@@ -88,6 +88,97 @@ def parse_task_config(data: dict[str, Any]) -> TextClassificationConfig | TokenC
     return TASK_CONFIG_ADAPTER.validate_python({"name": "text_classification", **data})
 
 
+class FullMethodConfig(Section):
+    name: Literal["full"] = "full"
+
+
+class FrozenMethodConfig(Section):
+    name: Literal["frozen"] = "frozen"
+    train_top_layers: int = Field(0, ge=0, description="Also train the top N transformer layers.")
+    merge: bool = Field(False, description="Save a full plain model instead of the trained weights only.")
+
+
+class LoraMethodConfig(Section):
+    name: Literal["lora"] = "lora"
+    r: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = Field(None, description="Default: peft's choice for the architecture.")
+    bias: Literal["none", "all", "lora_only"] = "none"
+    merge: bool = Field(False, description="Merge the adapter into a plain model when saving.")
+
+
+class AdaLoraMethodConfig(Section):
+    name: Literal["adalora"] = "adalora"
+    init_r: int = Field(12, ge=1, description="Rank each adapted matrix starts with.")
+    target_r: int = Field(8, ge=1, description="Average rank the budget is pruned to.")
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = None
+    tinit: float = Field(0.1, ge=0, lt=1, description="Share of steps before pruning starts.")
+    tfinal: float = Field(0.2, ge=0, lt=1, description="Share of final steps with the budget fixed.")
+    delta_t: int = Field(10, ge=1, description="Steps between budget reallocations.")
+    beta1: float = 0.85
+    beta2: float = 0.85
+    orth_reg_weight: float = Field(0.5, ge=0)
+    merge: bool = False
+
+
+class Ia3MethodConfig(Section):
+    name: Literal["ia3"] = "ia3"
+    target_modules: list[str] | None = None
+    feedforward_modules: list[str] | None = None
+    merge: bool = False
+
+
+class PrefixTuningMethodConfig(Section):
+    name: Literal["prefix_tuning"] = "prefix_tuning"
+    num_virtual_tokens: int = Field(20, ge=1)
+    prefix_projection: bool = False
+    encoder_hidden_size: int | None = Field(None, ge=1)
+
+
+class PromptTuningMethodConfig(Section):
+    name: Literal["prompt_tuning"] = "prompt_tuning"
+    num_virtual_tokens: int = Field(20, ge=1)
+    init_text: str | None = Field(None, description="Initialise the soft prompt from this text's embeddings.")
+
+
+class PTuningMethodConfig(Section):
+    name: Literal["p_tuning"] = "p_tuning"
+    num_virtual_tokens: int = Field(20, ge=1)
+    encoder_hidden_size: int = Field(128, ge=1)
+    encoder_type: Literal["MLP", "LSTM"] = "MLP"
+
+
+class AdapterMethodConfig(Section):
+    name: Literal["adapter"] = "adapter"
+    style: Literal["pfeiffer", "houlsby"] = Field(
+        "pfeiffer", description="pfeiffer: one adapter after each layer's feed-forward; houlsby: also after attention."
+    )
+    reduction_factor: int = Field(16, ge=1, description="Hidden size / adapter bottleneck size.")
+    non_linearity: Literal["relu", "gelu", "tanh"] = "relu"
+
+
+MethodConfig = Annotated[
+    Union[
+        FullMethodConfig, FrozenMethodConfig, LoraMethodConfig, AdaLoraMethodConfig, Ia3MethodConfig,
+        PrefixTuningMethodConfig, PromptTuningMethodConfig, PTuningMethodConfig, AdapterMethodConfig,
+    ],
+    Field(discriminator="name"),
+]
+METHOD_CONFIGS: dict[str, type[BaseModel]] = {
+    cls.model_fields["name"].default: cls
+    for cls in (FullMethodConfig, FrozenMethodConfig, LoraMethodConfig, AdaLoraMethodConfig, Ia3MethodConfig,
+                PrefixTuningMethodConfig, PromptTuningMethodConfig, PTuningMethodConfig, AdapterMethodConfig)
+}
+METHOD_CONFIG_ADAPTER: TypeAdapter = TypeAdapter(MethodConfig)
+
+
+def parse_method_config(data: dict[str, Any] | None):
+    return METHOD_CONFIG_ADAPTER.validate_python({"name": "full", **(data or {})})
+
+
 class EarlyStoppingConfig(Section):
     patience: int | None = Field(3, ge=1, description="Evaluations without improvement before stopping; null disables.")
     min_delta: float = Field(0.0, ge=0.0)
@@ -126,6 +217,7 @@ class TunelabConfig(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     task: TaskConfig = Field(default_factory=TextClassificationConfig)
+    method: MethodConfig = Field(default_factory=FullMethodConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
@@ -142,6 +234,15 @@ class TunelabConfig(Section):
     def _default_task_name(cls, value: Any) -> Any:
         if isinstance(value, dict) and "name" not in value:
             return {"name": "text_classification", **value}
+        return value
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _default_method_name(cls, value: Any) -> Any:
+        if isinstance(value, str):  # `method: lora`
+            return {"name": value}
+        if isinstance(value, dict) and "name" not in value:
+            return {"name": "full", **value}
         return value
 
     @model_validator(mode="after")
@@ -167,15 +268,17 @@ def _section_fields(path: tuple[Any, ...]) -> list[str]:
     """Valid keys at a location of the config tree, for error messages."""
     model: type[BaseModel] = TunelabConfig
     for part in path:
-        if part in TASK_CONFIGS and model is TunelabConfig.model_fields["task"].annotation:
-            model = TASK_CONFIGS[part]
+        unions = {"task": TASK_CONFIGS, "method": METHOD_CONFIGS}
+        union = next((u for key, u in unions.items() if model is TunelabConfig.model_fields[key].annotation), None)
+        if union is not None and part in union:
+            model = union[part]
             continue
         field = model.model_fields.get(str(part)) if isinstance(part, str) else None
         annotation = field.annotation if field is not None else None
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
-        elif part == "task":
-            model = TunelabConfig.model_fields["task"].annotation  # the union; the tag follows in the path
+        elif part in ("task", "method"):
+            model = TunelabConfig.model_fields[part].annotation  # a union; its tag follows in the path
         else:
             break
     return list(model.model_fields) if isinstance(model, type) else []
@@ -186,7 +289,8 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
     for item in err.errors():
         loc = tuple(item["loc"])
         # pydantic puts the union tag in the location (task.token_classification.x); users wrote task.x
-        shown = tuple(p for i, p in enumerate(loc) if not (i == 1 and loc[0] == "task" and p in TASK_CONFIGS))
+        tags = {"task": TASK_CONFIGS, "method": METHOD_CONFIGS}
+        shown = tuple(p for i, p in enumerate(loc) if not (i == 1 and loc[0] in tags and p in tags[loc[0]]))
         dotted = ".".join(str(p) for p in shown) or "(top level)"
         if item["type"] == "extra_forbidden":
             valid = _section_fields(loc[:-1])

@@ -13,6 +13,10 @@ class ConfigError(TunelabError):
     """An invalid configuration: unknown key, bad value, bad override."""
 
 
+class ArtifactLoadError(TunelabError):
+    """An artifact whose files do not fit together."""
+
+
 class ModelNotFoundError(TunelabError):
     """A model name that resolves to nothing usable offline."""
 

@@ -38,3 +38,4 @@ class Registry(Generic[T]):
 
 
 TASKS: Registry[type] = Registry("task")
+METHODS: Registry[type] = Registry("method")

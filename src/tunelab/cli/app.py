@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from tunelab.cli import evaluate, init, predict, train
+from tunelab.cli import evaluate, export, init, predict, serve, train
 from tunelab.errors import TunelabError
 
 app = typer.Typer(
@@ -21,6 +21,8 @@ app.command("init")(init.init_cli)
 app.command("train")(train.train_cli)
 app.command("evaluate")(evaluate.evaluate_cli)
 app.command("predict")(predict.predict_cli)
+app.command("serve")(serve.serve_cli)
+app.command("export")(export.export_cli)
 
 
 def _quiet_libraries() -> None:

@@ -14,9 +14,10 @@ def train_cli(
     overrides: list[str] = typer.Option([], "--set", help="Override a key: --set training.epochs=3 (repeatable)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing artifact, once the new one is complete."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
+    merge: bool = typer.Option(False, "--merge", help="Save a merged plain model (lora, adalora, ia3, frozen)."),
 ) -> None:
     """Fine-tune a model on a labelled file, evaluate it and save the artifact."""
     from tunelab.workflow.train import train
 
-    cfg = load_config(config, overrides)
+    cfg = load_config(config, list(overrides) + (["method.merge=true"] if merge else []))
     train(cfg, output_dir=output, overwrite=overwrite or None, resume=resume)

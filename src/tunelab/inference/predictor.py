@@ -13,7 +13,7 @@ from tunelab.artifact import read_meta
 from tunelab.config import parse_task_config
 from tunelab.data.batching import LengthBucketBatchSampler, PaddingCollator
 from tunelab.data.encoding import EncodedDataset
-from tunelab.errors import ConfigError
+from tunelab.errors import ArtifactLoadError, ConfigError, TunelabError
 from tunelab.tasks import task_from_state
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -30,7 +30,27 @@ class TorchBackend:
 
     @classmethod
     def from_artifact(cls, path: Path, task, meta: dict[str, Any], device: str | None = None) -> "TorchBackend":
-        return cls(task.model_class.from_pretrained(path, local_files_only=True), device)
+        method_meta = meta.get("method") or {"stored": "full_model"}
+        if method_meta.get("stored", "full_model") == "full_model":
+            return cls(task.model_class.from_pretrained(path, local_files_only=True), device)
+        # Only the trained weights are here: rebuild the base model it refers to, then restore them.
+        from tunelab.config import ModelConfig, parse_method_config
+        from tunelab.methods import build_method
+        from tunelab.models.resolve import resolve_model
+
+        model_meta = meta["model"]
+        try:
+            resolved = resolve_model(model_meta["base"])
+        except TunelabError:
+            if not model_meta.get("path") or not Path(model_meta["path"]).is_dir():
+                raise ArtifactLoadError(
+                    f"{path} holds only the weights its method trained; it needs its base model "
+                    f"'{model_meta['base']}', which is not available here"
+                ) from None
+            resolved = resolve_model(model_meta["path"])
+        base = task.build_model(resolved, ModelConfig.model_validate(meta["config"]["model"]))
+        method = build_method(parse_method_config(method_meta["config"]), resolved.path)
+        return cls(method.load(base, path), device)
 
     @torch.inference_mode()
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:

@@ -24,6 +24,7 @@ from tunelab.config import TrainingConfig
 from tunelab.data.batching import LengthBucketBatchSampler, PaddingCollator
 from tunelab.data.encoding import EncodedDataset
 from tunelab.errors import ConfigError
+from tunelab.methods.base import Method
 from tunelab.training.callbacks import Callback
 from tunelab.training.optim import build_optimizer, build_scheduler, resolve_precision
 
@@ -86,8 +87,10 @@ class Trainer:
         config: TrainingConfig,
         workdir: Path,
         callbacks: Sequence[Callback] = (),
+        method: Method | None = None,
     ) -> None:
         self.config = config
+        self.method = method or Method(None)
         self.task = task
         self.workdir = Path(workdir)
         self.callbacks = list(callbacks)
@@ -126,6 +129,7 @@ class Trainer:
         # The scheduler is stepped by hand once per optimizer step, so it is not handed to prepare().
         self.scheduler = build_scheduler(self.optimizer, warmup_ratio=config.warmup_ratio, total_steps=self.total_steps)
         acc.register_for_checkpointing(self.scheduler, self.state)
+        self.method.on_train_begin(acc.unwrap_model(self.model), self.total_steps)
 
     # -- paths ---------------------------------------------------------------------------------
     @property
@@ -224,10 +228,13 @@ class Trainer:
             batches += 1
             with acc.accumulate(self.model):
                 loss = self.loss_fn(self._forward(batch).float(), batch["labels"])
-                acc.backward(loss)
+                extra = self.method.regularization(acc.unwrap_model(self.model))
+                acc.backward(loss if extra is None else loss + extra)
                 if acc.sync_gradients and config.max_grad_norm:
                     acc.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
                 self.optimizer.step()
+                if acc.sync_gradients:  # e.g. AdaLoRA's rank allocator: needs the gradients
+                    self.method.after_optimizer_step(acc.unwrap_model(self.model), state.global_step)
                 self.optimizer.zero_grad(set_to_none=True)
             state.samples_seen += len(batch["labels"]) * acc.num_processes
             if not acc.sync_gradients:

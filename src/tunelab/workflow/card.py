@@ -16,6 +16,17 @@ def _metric_rows(metrics: dict[str, Any]) -> str:
     return "\n".join(["| metric | value |", "|---|---|", *rows]) if rows else "(no evaluation data)"
 
 
+def _plain_use(meta: dict[str, Any], auto_class: str) -> str:
+    method = meta.get("method") or {"name": "full", "stored": "full_model"}
+    if method.get("stored", "full_model") == "full_model":
+        return (f'or with plain transformers: `{auto_class}.from_pretrained("path/to/this/directory")`\n'
+                "(`config.id2label` holds the label names).")
+    params = method.get("parameters", {})
+    return (f"This artifact holds only the {params.get('trainable', 0):,} parameters that method "
+            f"`{method['name']}` trained ({100 * params.get('share', 0):.2f}% of the model); loading rebuilds the "
+            f"base model `{meta['model']['base']}` and restores them, so the base model must be available.")
+
+
 def render_model_card(meta: dict[str, Any], report: dict[str, Any]) -> str:
     task = meta["task"]["name"]
     model = meta["model"]
@@ -55,8 +66,7 @@ model = tunelab.load("path/to/this/directory")
 model.predict(["some text"])  # label names, or entities with character offsets
 ```
 
-or with plain transformers: `{auto_class}.from_pretrained("path/to/this/directory")`
-(`config.id2label` holds the label names).
+{_plain_use(meta, auto_class)}
 
 ## Training
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import shutil
 import time
 from dataclasses import dataclass
@@ -22,13 +23,13 @@ from tunelab.artifact import (
     library_versions,
     prepare_workdir,
     publish,
-    save_model_files,
     write_json,
 )
 from tunelab.config import TunelabConfig
 from tunelab.data.batching import PaddingCollator
 from tunelab.errors import TunelabError
 from tunelab.inference.predictor import Predictor
+from tunelab.methods import build_method, parameter_counts
 from tunelab.models.resolve import resolve_model
 from tunelab.tasks import task_class
 from tunelab.training.callbacks import BestModel, Checkpoint, EarlyStopping, JsonlLogger, ProgressBar, TensorBoardLogger
@@ -87,7 +88,12 @@ def train(
     workdir = workdir_for(output)
     prepare_workdir(workdir, resume=resume)
     torch.manual_seed(config.training.seed)  # the head's initial weights
-    model = task.build_model(resolved, config.model)
+    base_model = task.build_model(resolved, config.model)
+    head = task.head_modules(base_model)
+    total_parameters = sum(p.numel() for p in base_model.parameters())
+    method = build_method(config.method, resolved.path)
+    model = method.apply(base_model, head)
+    params = parameter_counts(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     collator = PaddingCollator(pad_id, multi_label=getattr(task, "multi_label", False))
     has_dev = len(splits.dev) > 0
@@ -108,6 +114,11 @@ def train(
         config=config.training,
         workdir=workdir,
         callbacks=cbs,
+        method=method,
+    )
+    console.print(
+        f"method {method.name}: {params['trainable']:,} of {params['total']:,} parameters train "
+        f"({100 * params['share']:.2f}%)"
     )
     console.print(
         f"training {trainer.total_steps} steps ({config.training.epochs:g} epochs × {trainer.steps_per_epoch}), "
@@ -129,7 +140,11 @@ def train(
     staging = workdir / "artifact"
     if staging.exists():
         shutil.rmtree(staging)
-    save_model_files(staging, trainer.accelerator.unwrap_model(trainer.model), tokenizer)
+    staging.mkdir(parents=True)
+    method.save(trainer.accelerator.unwrap_model(trainer.model), staging)
+    artifact_bytes = sum(f.stat().st_size for f in staging.iterdir() if f.is_file())
+    tokenizer.save_pretrained(staging)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -138,11 +153,18 @@ def train(
         "model": {
             "base": resolved.name,
             "source": resolved.source,
-            "architecture": type(trainer.accelerator.unwrap_model(trainer.model)).__name__,
+            "path": resolved.path,
+            "architecture": type(base_model).__name__,
             "auto_class": task.model_class.__name__,
             "max_length": max_length,
-            "num_parameters": sum(p.numel() for p in model.parameters()),
-            "head_modules": task.head_modules(trainer.accelerator.unwrap_model(trainer.model)),
+            "num_parameters": total_parameters,
+            "head_modules": head,
+        },
+        "method": {
+            **method.state(),
+            "stored": "full_model" if method.stores_full_model or method.merge else "trained_weights",
+            "parameters": params,
+            "weights_bytes": artifact_bytes,
         },
         "data": _data_meta(splits, parts, encoded),
         "config": config.to_dict(),
@@ -158,6 +180,7 @@ def train(
             "best_dev_metric": {"name": trainer.metric, "value": state.best_metric},
             "seconds": round(train_seconds, 2),
             "samples_per_second": round(state.samples_seen / train_seconds, 2) if train_seconds else None,
+            "peak_rss_mb": round(peak_rss_mb),
             "history": state.history,
         },
         "versions": library_versions(),
@@ -181,7 +204,11 @@ def train(
     if not config.output.keep_checkpoints:
         shutil.rmtree(workdir, ignore_errors=True)
     print_report(report, console=console)
-    console.print(f"artifact: {output}  ({time.perf_counter() - started:.0f} s in all)")
+    console.print(
+        f"artifact: {output} (model weights {artifact_bytes / 1e6:.1f} MB, {meta['method']['stored']}); "
+        f"{meta['training']['samples_per_second']} samples/s, peak RSS {peak_rss_mb:.0f} MB, "
+        f"{time.perf_counter() - started:.0f} s in all"
+    )
     return TrainResult(output, report, meta)
 
 

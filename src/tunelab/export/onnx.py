@@ -1,0 +1,333 @@
+"""`tunelab export`: a trained artifact to ONNX (optionally fused and int8-quantised), checked for
+parity with the torch model on dev data before anything is published.
+
+The export directory holds model.onnx, the tokenizer, config.json, tunelab.json (with an
+``export`` section), parity.json and the model card, but no torch weights, so ``tunelab.load``
+runs it on onnxruntime. A failed export (error or quality gate) leaves nothing at the output path.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import shutil
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from tunelab.artifact import META_FILE, check_output_dir, examples_fingerprint, publish, read_meta, write_json
+from tunelab.config import DataConfig, parse_task_config
+from tunelab.errors import TunelabError
+from tunelab.inference.predictor import MODEL_INPUTS, Predictor
+
+OPSET = 17
+PARITY_FILE = "parity.json"
+QUANTIZE_CHOICES = ("int8",)
+# config.model_type -> the model_type of onnxruntime.transformers.optimizer (BERT-like encoders).
+ORT_MODEL_TYPES = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "camembert": "bert",
+                   "distilbert": "bert", "electra": "bert"}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt",
+                   "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model")
+BATCH1_CALLS, BATCH32_CALLS, BATCH = 50, 5, 32
+
+
+class ExportError(TunelabError):
+    """An export that cannot be made or does not keep the model's quality."""
+
+
+def export_onnx(
+    artifact: str | Path, output_dir: str | Path, *, quantize: str | None = None, optimize: bool = True,
+    max_metric_drop: float = 1.0, force: bool = False, data: str | Path | None = None, overwrite: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Export ``artifact`` to ``output_dir`` and return the parity report (also in parity.json).
+
+    ``quantize="int8"`` quantises the weights (ONNX Runtime dynamic quantisation); ``optimize``
+    applies ONNX Runtime's transformer fusions (BERT-like models). The exported model's dev metric
+    may fall at most ``max_metric_drop`` points below torch's unless ``force``."""
+    log = log or (lambda message: None)
+    artifact, output = Path(artifact), Path(output_dir)
+    quantize = _check_quantize(quantize)
+    meta = read_meta(artifact)
+    if meta.get("export"):
+        raise ExportError(f"{artifact} is already an export ({meta['export'].get('format')}); "
+                          f"export the trained artifact it came from ({meta['export'].get('source')})")
+    if not (artifact / "model.safetensors").is_file():
+        raise ExportError(f"{artifact} has no model.safetensors to export; it must be a directory written by `tunelab train`")
+    if output.resolve() == artifact.resolve():
+        raise ExportError("the export directory must differ from the artifact; choose another -o")
+    check_output_dir(output, overwrite)
+    torch_predictor = Predictor.from_artifact(artifact, backend="torch", device="cpu")
+    examples, data_info = dev_examples(torch_predictor, meta, data)
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = output.parent / f".{output.name}.export-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        notes: list[str] = []
+        work = staging / ".work"
+        work.mkdir()
+        log(f"exporting to ONNX (opset {OPSET})")
+        onnx_path = _to_onnx(artifact, torch_predictor, work / "model.onnx")
+        optimized, fused = False, {}
+        if optimize:
+            log("optimizing the graph (onnxruntime transformer fusions)")
+            onnx_path, fused, note = _optimize(onnx_path, work / "model.opt.onnx", artifact)
+            optimized = note is None
+            notes += [note] if note else []
+        if quantize == "int8":
+            log("quantizing weights to int8")
+            onnx_path = _quantize_int8(onnx_path, work / "model.int8.onnx")
+        shutil.move(str(onnx_path), staging / "model.onnx")
+        shutil.rmtree(work)
+        for name in ("config.json", *TOKENIZER_FILES):
+            if (artifact / name).is_file():
+                shutil.copy2(artifact / name, staging / name)
+        export_info = {"format": "onnx", "quantize": quantize, "optimized": optimized, "opset": OPSET,
+                       "source": str(artifact.resolve()), "fused_operators": fused, "notes": notes}
+        write_json({**meta, "export": export_info}, staging / META_FILE)
+
+        log(f"checking parity on {len(examples)} examples ({data_info['source']})")
+        onnx_predictor = Predictor.from_artifact(staging, device="cpu")
+        report = parity_report(torch_predictor, onnx_predictor, examples)
+        report.update(data=data_info, quantize=quantize, optimized=optimized, notes=notes,
+                      size_mb={"torch": _mb(artifact / "model.safetensors"), "onnx": _mb(staging / "model.onnx")})
+        report["gate"] = _gate(report, max_metric_drop, force, output)
+        write_json(report, staging / PARITY_FILE)
+        write_json({**meta, "export": {**export_info, "parity": _summary(report)}}, staging / META_FILE)
+        _write_card(artifact / "README.md", staging / "README.md", report, export_info)
+        publish(staging, output, overwrite=overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return report
+
+
+def _gate(report: dict[str, Any], max_metric_drop: float, force: bool, output: Path) -> dict[str, Any]:
+    """The quality gate: refuse (ExportError with the numbers) when the metric drops too far."""
+    m, drop = report["metric"], report["metric"]["drop_points"]
+    if drop > max_metric_drop and not force:
+        hint = ", or export without --quantize" if report["quantize"] else ""
+        raise ExportError(
+            f"the ONNX export loses {drop:.2f} points of {m['name']} on {report['data']['num_examples']} examples "
+            f"({report['data']['source']}): torch {m['torch']:.4f} -> onnx {m['onnx']:.4f}, allowed drop "
+            f"{max_metric_drop:.2f}; predictions agree on {report['agreement']:.2%} of {report['agreement_unit']}, "
+            f"max logit difference {report['max_abs_logit_diff']:.4g}. {output} was not written. "
+            f"Pass --force to export anyway or raise --max-drop{hint}."
+        )
+    return {"max_metric_drop": max_metric_drop, "passed": drop <= max_metric_drop, "forced": force}
+
+
+def _check_quantize(quantize: str | None) -> str | None:
+    if quantize is None or str(quantize).lower() in ("none", "fp32", ""):
+        return None
+    if str(quantize).lower() not in QUANTIZE_CHOICES:
+        raise ExportError(f"unknown quantization '{quantize}'; choose one of: {', '.join(QUANTIZE_CHOICES)} (or none)")
+    return str(quantize).lower()
+
+
+def dev_examples(predictor: Predictor, meta: dict[str, Any], data: str | Path | None) -> tuple[list[Any], dict[str, Any]]:
+    """The labelled examples the parity check runs on: ``data``, else the artifact's dev file, else
+    the dev split carved again from the training file."""
+    task, files = predictor.task, meta.get("data", {}).get("files", {})
+    if data is not None:
+        if not Path(data).is_file():
+            raise ExportError(f"--data file not found: {data}")
+        examples, info = task.read_file(data, meta), {"source": "--data", "file": str(data)}
+    elif "dev" in files and Path(files["dev"]["path"]).is_file():
+        examples, info = task.read_file(files["dev"]["path"], meta), {"source": "dev file", "file": files["dev"]["path"]}
+    elif "train" in files and Path(files["train"]["path"]).is_file() and meta["data"].get("dev_source") == "split":
+        splits = type(task).read_splits(DataConfig(**meta["config"]["data"]), parse_task_config(meta["task"]["config"]))
+        examples, info = list(splits.dev), {"source": "dev carved from train", "file": files["train"]["path"]}
+    else:
+        where = files.get("dev", files.get("train", {})).get("path", "the training data")
+        raise ExportError(f"no dev data to check the export against ({where} is not there); pass --data FILE with "
+                          "labelled examples in the training format")
+    if not examples:
+        raise ExportError(f"{info['file']} has no examples to check the export against; pass --data FILE")
+    task.check_known(examples, "parity data")
+    expected = meta.get("data", {}).get("fingerprint", {}).get("dev")
+    info.update(num_examples=len(examples),
+                same_as_training_dev=None if expected is None else examples_fingerprint(examples) == expected)
+    return examples, info
+
+
+class _LogitsOnly(torch.nn.Module):
+    """Positional inputs in, logits out: the signature torch.onnx.export traces."""
+
+    def __init__(self, model, names: Sequence[str]) -> None:
+        super().__init__()
+        self.model, self.names = model, tuple(names)
+
+    def forward(self, *tensors):
+        return self.model(**dict(zip(self.names, tensors))).logits
+
+
+def _to_onnx(artifact: Path, predictor: Predictor, path: Path) -> Path:
+    """TorchScript export (opset 17) of the eager-attention model with dynamic batch and length."""
+    model = predictor.task.model_class.from_pretrained(artifact, local_files_only=True, attn_implementation="eager")
+    model.eval()
+    accepted = inspect.signature(model.forward).parameters
+    names = [n for n in MODEL_INPUTS if n in accepted and n in predictor.tokenizer.model_input_names]
+    if "input_ids" not in names:
+        raise ExportError(f"cannot export {type(model).__name__}: it does not take input_ids")
+    sample = predictor.tokenizer(["an example to trace the export", "and another"], padding=True, return_tensors="pt")
+    args = tuple(sample[n] if n in sample else torch.zeros_like(sample["input_ids"]) for n in names)
+    with torch.inference_mode():
+        token_level = model(**dict(zip(names, args))).logits.ndim == 3
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes["logits"] = {0: "batch", 1: "sequence"} if token_level else {0: "batch"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(_LogitsOnly(model, names), args, str(path), input_names=names, output_names=["logits"],
+                              dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True, dynamo=False)
+        except Exception as exc:
+            raise ExportError(f"torch.onnx.export failed for {type(model).__name__}: {exc}") from exc
+    return path
+
+
+def _optimize(source: Path, target: Path, artifact: Path) -> tuple[Path, dict[str, int], str | None]:
+    """ONNX Runtime's transformer fusions (attention, layer norm, GELU); skipped with a note for
+    architectures it does not know or when it fails."""
+    config = json.loads((artifact / "config.json").read_text(encoding="utf-8"))
+    model_type = ORT_MODEL_TYPES.get(config.get("model_type", ""))
+    if model_type is None:
+        return source, {}, f"graph optimizer skipped: onnxruntime has no fusions for model_type '{config.get('model_type')}'"
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
+    heads = config.get("num_attention_heads") or config.get("n_heads") or 0
+    hidden = config.get("hidden_size") or config.get("dim") or 0
+    try:
+        optimized = optimize_model(str(source), model_type=model_type, num_heads=heads, hidden_size=hidden)
+        optimized.save_model_to_file(str(target))
+    except Exception as exc:  # the optimizer raises assorted errors on graphs it does not expect
+        return source, {}, f"graph optimizer skipped: it failed ({type(exc).__name__}: {exc})"
+    fused = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
+    return target, fused, None
+
+
+def _quantize_int8(source: Path, target: Path) -> Path:
+    """Dynamic quantisation: int8 weights, activations quantised at run time. Per-tensor (per-channel
+    did not measurably help on BANKING77 and makes the graph larger)."""
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level, root.level = root.level, max(root.level, logging.ERROR)  # hush "consider pre-processing"
+    try:
+        # Fused ops (com.microsoft domain) defeat ONNX shape inference: their outputs are float.
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=False,
+                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
+    except Exception as exc:
+        raise ExportError(f"int8 quantization failed: {exc}; export without --quantize") from exc
+    finally:
+        root.setLevel(level)
+    return target
+
+
+def parity_report(reference: Predictor, candidate: Predictor, examples: Sequence[Any]) -> dict[str, Any]:
+    """Task metric, prediction agreement and logit difference of two predictors on the same
+    encoded examples, plus their latency (batch 1) and throughput (batch 32)."""
+    task = reference.task
+    encoded = reference.encode(examples)
+    before, after = reference.outputs_for(encoded), candidate.outputs_for(encoded)
+    metrics = {"torch": task.score(encoded, before), "onnx": task.score(encoded, after)}
+    name = task.default_metric if task.default_metric in metrics["torch"] else "accuracy"
+    agree, total, unit = _agreement(task, encoded, before, after)
+    report: dict[str, Any] = {
+        "metric": {"name": name, "torch": metrics["torch"][name], "onnx": metrics["onnx"][name],
+                   "drop_points": round(100 * (metrics["torch"][name] - metrics["onnx"][name]), 4)},
+        "agreement": agree / total if total else 1.0, "agreement_unit": unit, "agreeing": agree, "compared": total,
+        "max_abs_logit_diff": float(max((np.abs(a - b).max() for a, b in zip(before, after) if a.size), default=0.0)),
+        "metrics": {k: {n: v for n, v in m.items() if isinstance(v, (int, float))} for k, m in metrics.items()},
+    }
+    speed = {"torch": _speed(reference, examples), "onnx": _speed(candidate, examples)}
+    report["latency_ms"] = {k: v["latency_ms"] for k, v in speed.items()}
+    report["throughput"] = {k: v["throughput"] for k, v in speed.items()}
+    report["throughput"]["ratio"] = round(report["throughput"]["onnx"] / report["throughput"]["torch"], 3)
+    return report
+
+
+def _agreement(task, encoded, before, after) -> tuple[int, int, str]:
+    """Classification: texts whose decoded prediction agrees; NER: words whose tag agrees."""
+    if before and before[0].ndim == 2:
+        from tunelab.data.ner_encoding import word_outputs
+
+        pairs = [(a, b) for s1, s2 in zip(word_outputs(encoded, before), word_outputs(encoded, after))
+                 for a, b in zip(s1, s2) if a is not None]
+        return sum(int(a.argmax() == b.argmax()) for a, b in pairs), len(pairs), "words"
+    x, y = task.decode(np.stack(before)), task.decode(np.stack(after))
+    same = (x == y).reshape(len(x), -1).all(axis=1)
+    return int(same.sum()), len(same), "texts"
+
+
+def _speed(predictor: Predictor, examples: Sequence[Any]) -> dict[str, Any]:
+    """p50/p95 of single-text calls (tokenisation included) and samples/s over batches of 32; bounded work."""
+    def timed(items) -> float:
+        start = time.perf_counter()
+        predictor.outputs_for(predictor.encode(items))
+        return time.perf_counter() - start
+
+    pick = lambda i: examples[i % len(examples)]  # noqa: E731
+    size, predictor.batch_size = predictor.batch_size, BATCH
+    try:
+        for i in range(3):
+            timed([pick(i)])  # warm-up: allocators, thread pools, lazy initialisation
+        singles = [timed([pick(i)]) for i in range(BATCH1_CALLS)]
+        timed([pick(i) for i in range(BATCH)])
+        batches = sum(timed([pick(k * BATCH + i) for i in range(BATCH)]) for k in range(BATCH32_CALLS))
+    finally:
+        predictor.batch_size = size
+    p50, p95 = np.percentile(np.asarray(singles) * 1000, [50, 95])
+    return {"latency_ms": {"p50": round(float(p50), 3), "p95": round(float(p95), 3)},
+            "throughput": round(BATCH * BATCH32_CALLS / batches, 1)}
+
+
+def _mb(path: Path) -> float:
+    return round(path.stat().st_size / 1e6, 2)
+
+
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: report[k] for k in ("metric", "agreement", "agreement_unit", "max_abs_logit_diff", "latency_ms",
+                                   "throughput", "size_mb", "gate")}
+
+
+def _write_card(source: Path, target: Path, report: dict[str, Any], export: dict[str, Any]) -> None:
+    """The artifact's model card, tagged onnx, with a section on the export appended."""
+    card = source.read_text(encoding="utf-8").rstrip("\n") if source.is_file() else "# tunelab model"
+    card = card.replace("library_name: transformers", "library_name: onnx", 1).replace("tags: [tunelab, ", "tags: [tunelab, onnx, ", 1)
+    target.write_text(card + "\n\n" + export_card_section(report, export), encoding="utf-8")
+
+
+def export_card_section(report: dict[str, Any], export: dict[str, Any]) -> str:
+    m, lat, thr = report["metric"], report["latency_ms"], report["throughput"]
+    kind = f"{'int8-quantised' if export['quantize'] else 'fp32'}{', fused graph' if export['optimized'] else ''}"
+    forced = " (exported with --force: above the allowed drop)" if not report["gate"]["passed"] else ""
+    return f"""## ONNX export
+
+This directory is an ONNX export ({kind}, opset {export['opset']}) of `{export['source']}`, made with
+`tunelab export`. It holds no PyTorch weights: `tunelab.load(...)` runs it on onnxruntime (the
+plain-transformers loading above applies to the source artifact). Graph inputs: `input_ids`,
+`attention_mask` (and `token_type_ids` if the model takes them), int64, shape (batch, sequence);
+output `logits`.
+
+Parity with the torch model on {report['data']['num_examples']} examples ({report['data']['source']}){forced}:
+
+| | torch | onnx |
+|---|---|---|
+| {m['name']} | {m['torch']:.4f} | {m['onnx']:.4f} |
+| latency p50 / p95, batch 1 (ms) | {lat['torch']['p50']:.1f} / {lat['torch']['p95']:.1f} | {lat['onnx']['p50']:.1f} / {lat['onnx']['p95']:.1f} |
+| throughput, batch 32 (samples/s) | {thr['torch']:.0f} | {thr['onnx']:.0f} |
+| model file (MB) | {report['size_mb']['torch']:.1f} | {report['size_mb']['onnx']:.1f} |
+
+Predictions agree on {report['agreement']:.2%} of {report['agreement_unit']}; the largest logit difference is
+{report['max_abs_logit_diff']:.3g}. The full numbers are in `parity.json`.
+"""

@@ -1,0 +1,224 @@
+"""The FastAPI application: ``create_app(settings)`` builds it; the model loads in the lifespan.
+
+The lifespan starts loading in a background thread and returns at once, so ``/health`` answers
+while a large model loads and ``/ready`` says 503 until it is loaded and warmed up. For
+``uvicorn --factory`` and ``--workers N``: ``tunelab.serve.app:create_app_from_env``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from contextlib import asynccontextmanager
+from typing import Any, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.encoders import jsonable_encoder
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tunelab import __version__
+from tunelab.serve.auth import KeyVerifier
+from tunelab.serve.batching import MicroBatcher
+from tunelab.serve.logs import RequestContextMiddleware, configure_logging
+from tunelab.serve.metrics import ServeMetrics
+from tunelab.serve.routes import ServiceState, api, monitoring, probes
+from tunelab.serve.schemas import ApiError, error_response
+from tunelab.serve.settings import ServeSettings
+
+log = logging.getLogger("tunelab.serve")
+Loader = Callable[[ServeSettings], Any]
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+
+
+def load_predictor(settings: ServeSettings):
+    """The default loader: ``tunelab.load`` with the configured backend, one warm-up call."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from tunelab.inference.predictor import load
+
+    hf_logging.disable_progress_bar()
+    torch.set_num_threads(settings.worker_threads())
+    predictor = load(settings.artifact, backend=settings.backend, batch_size=settings.max_batch_size)
+    predictor.predict_scores(["warm up"])  # first-call costs (allocations, kernels) before /ready says 200
+    return predictor
+
+
+async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn`` in a daemon thread: a shutdown during a slow load does not wait for it."""
+    future: concurrent.futures.Future = concurrent.futures.Future()
+
+    def target() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                future.set_exception(exc)
+            return
+        with contextlib.suppress(concurrent.futures.InvalidStateError):  # the app stopped meanwhile
+            future.set_result(result)
+
+    threading.Thread(target=target, name="tunelab-model-load", daemon=True).start()
+    return await asyncio.wrap_future(future)
+
+
+async def load_model(state: ServiceState, loader: Loader) -> None:
+    settings = state.settings
+    started = time.perf_counter()
+    log.info("loading model", extra={"artifact": str(settings.artifact), "backend": settings.backend or "auto"})
+    try:
+        predictor = await _in_thread(loader, settings)
+    except Exception as exc:
+        state.load_error = f"{type(exc).__name__}: {exc}"
+        log.error("model failed to load: %s", state.load_error, exc_info=exc)
+        if settings.exit_on_load_error:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return
+
+    def run_batch(texts: list[str], top_k: int) -> list[dict[str, Any]]:
+        return predictor.predict_scores(texts, top_k=top_k)
+
+    state.batcher = MicroBatcher(run_batch, max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms,
+                                 max_queue=settings.max_queue_texts, on_batch=state.metrics.observe_batch)
+    state.batcher.start()
+    state.predictor, state.ready = predictor, True
+    state.metrics.model_loaded.set(1)
+    log.info("model ready", extra={"model": state.summary(), "seconds": round(time.perf_counter() - started, 2)})
+
+
+class BodyLimitMiddleware:
+    """413 for a body over ``max_body_bytes``: from Content-Length before reading anything, else
+    counting the bytes actually received. The body is read (at most the limit) before the app runs
+    and handed on unchanged, so nothing parses a body that is too large."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    def _too_large(self) -> Any:
+        return error_response(413, "body_too_large", f"the request body is larger than {self.max_body_bytes} bytes",
+                              detail={"limit": "max_body_bytes", "value": self.max_body_bytes})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), None)
+        if declared is not None:
+            if not declared.isdigit():
+                await error_response(400, "bad_request", "invalid Content-Length header")(scope, receive, send)
+                return
+            if int(declared) > self.max_body_bytes:
+                await self._too_large()(scope, receive, send)
+                return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._too_large()(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return error_response(exc.status_code, exc.code, exc.message, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg", "ctx")} for e in exc.errors()]
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(422, "invalid_json", "the request body is not valid JSON", jsonable_encoder(errors))
+        return error_response(422, "invalid_request", "the request body does not match the schema",
+                              jsonable_encoder(errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return error_response(exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail),
+                              headers=getattr(exc, "headers", None))
+
+
+def create_app(settings: ServeSettings, *, loader: Loader | None = None) -> FastAPI:
+    """A new app for ``settings``, with its own metrics registry; ``loader(settings)`` returns the
+    predictor (default ``load_predictor``) and runs in a thread when the app starts."""
+    state = ServiceState(settings=settings, metrics=ServeMetrics(), keys=KeyVerifier(settings.api_keys))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if not state.keys.enabled:
+            log.warning("authentication is off: no API keys configured")
+        loading = asyncio.create_task(load_model(state, loader or load_predictor), name="tunelab-load")
+        try:
+            yield
+        finally:
+            loading.cancel()
+            await asyncio.gather(loading, return_exceptions=True)
+            if state.batcher is not None:
+                await state.batcher.close()
+            state.ready = False
+            state.metrics.model_loaded.set(0)
+
+    app = FastAPI(
+        title="tunelab",
+        version=__version__,
+        summary="Predictions from a fine-tuned tunelab model.",
+        description="Classification (labels with scores) or NER (entities with character offsets). "
+        "When API keys are configured, /v1 and /metrics need `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    app.state.api_keys = state.keys
+    app.include_router(probes)
+    app.include_router(api)
+    app.include_router(monitoring)
+    install_exception_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=state.metrics)  # added last: outermost
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory tunelab.serve.app:create_app_from_env``: settings from TUNELAB_*."""
+    settings = ServeSettings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def run(settings: ServeSettings) -> None:
+    """Serve with uvicorn (blocking); ``settings.workers > 1`` starts worker processes."""
+    import uvicorn
+
+    configure_logging(settings.log_level)
+    options = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
+                   log_level=settings.log_level, timeout_graceful_shutdown=30)
+    if settings.workers > 1:
+        os.environ.update(settings.to_env())
+        uvicorn.run("tunelab.serve.app:create_app_from_env", factory=True, workers=settings.workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)

@@ -1,0 +1,166 @@
+"""Endpoints and their dependencies: /health, /ready, /metrics and /v1 (predict, model)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from tunelab.serve.auth import ApiKeyDep, KeyVerifier
+from tunelab.serve.batching import BatcherClosed, MicroBatcher, QueueFull
+from tunelab.serve.logs import CONTEXT_KEY, RequestContext
+from tunelab.serve.metrics import ServeMetrics
+from tunelab.serve.schemas import (
+    ERROR_RESPONSES, PREDICT_EXAMPLES, ApiError, ErrorResponse, HealthResponse, Limits, ModelInfo, PredictRequest,
+    PredictResponse, ReadyResponse, limit_error,
+)
+from tunelab.serve.settings import ServeSettings
+
+log = logging.getLogger("tunelab.serve")
+HIDDEN_METRIC_KEYS = {"errors", "confusion_matrix"}  # errors quote dev-set texts
+
+
+@dataclass
+class ServiceState:
+    """What the endpoints need; the lifespan fills in predictor and batcher once the model is loaded."""
+
+    settings: ServeSettings
+    metrics: ServeMetrics
+    keys: KeyVerifier
+    predictor: Any = None
+    batcher: MicroBatcher | None = None
+    ready: bool = False
+    load_error: str | None = None
+
+    def summary(self) -> dict[str, str]:
+        return {"name": self.settings.name, "task": self.predictor.task.name, "backend": self.predictor.backend.name}
+
+    def model_info(self) -> dict[str, Any]:
+        p, s = self.predictor, self.settings
+        meta = p.meta
+        entity_types = meta.get("task", {}).get("state", {}).get("entity_types")
+        return {
+            **self.summary(),
+            "labels": p.labels,
+            "entity_types": entity_types,
+            "multi_label": bool(getattr(p.task, "multi_label", False)),
+            "max_length": p.max_length,
+            "base_model": (meta.get("config") or {}).get("model", {}).get("name") or meta.get("model", {}).get("base"),
+            "metrics": {k: v for k, v in p.metrics.items() if k not in HIDDEN_METRIC_KEYS},
+            "versions": {k: str(v) for k, v in (meta.get("versions") or {}).items()},
+            "limits": Limits(max_texts=s.max_texts, max_chars=s.max_chars, max_body_bytes=s.max_body_bytes,
+                             max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms),
+        }
+
+
+# -- dependencies ------------------------------------------------------------------------------
+async def get_service(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[ServiceState, Depends(get_service)]
+
+
+async def get_ready_service(service: ServiceDep) -> ServiceState:
+    if service.load_error is not None:
+        raise ApiError(503, "model_load_failed", "the model failed to load; see the server log",
+                       detail={"error": service.load_error})
+    if not service.ready:
+        raise ApiError(503, "not_ready", "the model is still loading", headers={"Retry-After": "1"})
+    return service
+
+
+ReadyServiceDep = Annotated[ServiceState, Depends(get_ready_service)]
+
+
+async def get_context(request: Request) -> RequestContext:
+    return request.scope.setdefault(CONTEXT_KEY, RequestContext(request_id="-"))
+
+
+ContextDep = Annotated[RequestContext, Depends(get_context)]
+
+
+# -- helpers -----------------------------------------------------------------------------------
+async def read_predict_request(request: Request) -> PredictRequest:
+    """Parse and validate the body in one pass (after authentication, unlike a FastAPI body parameter)."""
+    try:
+        return PredictRequest.model_validate_json(await request.body())
+    except ValidationError as err:
+        errors = err.errors(include_url=False, include_input=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+def check_limits(body: PredictRequest, settings: ServeSettings) -> None:
+    n = len(body.texts)
+    if n == 0:
+        raise limit_error(422, "empty_texts", "'texts' must hold at least one text", "min_texts", 1, got=0)
+    if n > settings.max_texts:
+        raise limit_error(422, "too_many_texts", f"at most {settings.max_texts} texts per request, got {n}",
+                          "max_texts", settings.max_texts, got=n)
+    for i, text in enumerate(body.texts):
+        if len(text) > settings.max_chars:
+            raise limit_error(422, "text_too_long",
+                              f"texts[{i}] has {len(text)} characters; at most {settings.max_chars} are allowed",
+                              "max_chars", settings.max_chars, index=i, got=len(text))
+
+
+# -- routes ------------------------------------------------------------------------------------
+probes = APIRouter(tags=["probes"])
+api = APIRouter(prefix="/v1", tags=["model"], dependencies=[ApiKeyDep], responses=ERROR_RESPONSES)
+monitoring = APIRouter(tags=["monitoring"], dependencies=[ApiKeyDep])
+
+
+@probes.get("/health", response_model=HealthResponse, summary="Liveness: the process answers")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@probes.get("/ready", response_model=ReadyResponse, summary="Readiness: the model is loaded",
+            responses={503: {"model": ErrorResponse, "description": "Model not loaded (yet)"}})
+async def ready(service: ReadyServiceDep) -> dict[str, Any]:
+    return {"status": "ready", "model": service.summary()}
+
+
+@monitoring.get("/metrics", summary="Prometheus metrics", response_class=Response,
+                responses={200: {"content": {"text/plain": {}}}, 401: ERROR_RESPONSES[401]})
+async def metrics(service: ServiceDep) -> Response:
+    if service.batcher is not None:
+        service.metrics.queued.set(service.batcher.queued)
+    return Response(service.metrics.render(), media_type=service.metrics.content_type)
+
+
+@api.get("/model", response_model=ModelInfo, summary="The loaded model: task, labels, metrics, versions")
+async def model_info(service: ReadyServiceDep) -> dict[str, Any]:
+    return service.model_info()
+
+
+PREDICT_OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": PredictRequest.model_json_schema(), "examples": PREDICT_EXAMPLES}}}}
+
+
+@api.post("/predict", response_model=PredictResponse, openapi_extra=PREDICT_OPENAPI,
+          summary="Labels with scores (classification) or entities (NER) for each text")
+async def predict(request: Request, service: ReadyServiceDep, context: ContextDep) -> Response:
+    body = await read_predict_request(request)
+    check_limits(body, service.settings)
+    context.n_texts = len(body.texts)
+    # top_k only changes classification output; NER requests all share batches
+    key = body.top_k if service.predictor.task.name == "text_classification" else 1
+    try:
+        records = await service.batcher.submit(body.texts, key=key)
+    except QueueFull as err:
+        raise ApiError(503, "overloaded", "too many texts are waiting for the model; retry shortly",
+                       detail={"limit": "max_queue_texts", "value": service.settings.max_queue_texts},
+                       headers={"Retry-After": "1"}) from err
+    except BatcherClosed as err:
+        raise ApiError(503, "shutting_down", "the service is shutting down") from err
+    except Exception as err:
+        log.error("inference failed: %s", type(err).__name__, extra={"request_id": context.request_id})
+        raise ApiError(500, "inference_failed", "the model failed on this request") from err
+    service.metrics.texts.inc(len(records))
+    return JSONResponse({"model": service.summary(), "predictions": records})
