@@ -8,7 +8,9 @@ request. Every phase has a hard time limit; the subprocesses are always stopped.
     python benchmarks/serve.py --artifact /tmp/b77_serve [--requests 2000] [--concurrency 16]
         [--backend torch|onnx] [--baseline-artifact DIR] [--time-limit 900] [--json OUT]
 
-Prints requests/s, p50/p99 latency for both and the ratio tunelab / baseline.
+Prints requests/s, p50/p99 latency and server CPU time per request for both, and the ratios.
+On a machine shared with other work, requests/s follow the CPU share the servers get; CPU time
+per request does not.
 """
 
 from __future__ import annotations
@@ -46,6 +48,19 @@ def read_texts(path: Path, limit: int = 5000) -> list[str]:
         if texts:
             return texts
     return [f"how do I check the status of my card payment number {i}?" for i in range(100)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its descendants, from /proc (0.0 where unavailable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+        return total
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -127,24 +142,33 @@ async def send_load(url: str, texts: list[str], requests: int, concurrency: int,
     }
 
 
-def batch_stats(url: str) -> dict:
+def batch_totals(url: str) -> tuple[float, float]:
+    """(model calls, texts in them) so far, from tunelab's /metrics."""
     text = httpx.get(url + "/metrics", timeout=10).text
-    value = {name: float(m.group(1)) for name in ("tunelab_batch_size_sum", "tunelab_batch_size_count")
-             if (m := re.search(rf"^{name} (\S+)$", text, re.M))}
-    count = value.get("tunelab_batch_size_count", 0)
-    return {"model_calls": int(count), "mean_batch_size": round(value["tunelab_batch_size_sum"] / count, 2) if count else 0}
+    found = [re.search(rf"^tunelab_batch_size_{name} (\S+)$", text, re.M) for name in ("count", "sum")]
+    return tuple(float(m.group(1)) if m else 0.0 for m in found)
 
 
 def measure(server: Server, texts: list[str], args, deadline: float) -> dict:
     with server:
         warmup = min(200, max(args.concurrency, args.requests // 10))
         asyncio.run(send_load(server.url, texts, warmup, args.concurrency, max(1.0, deadline - time.monotonic())))
+        tunelab = server.name == "tunelab"
+        calls = batch_totals(server.url) if tunelab else (0.0, 0.0)
+        server_cpu, client_cpu = cpu_seconds(server.process.pid), time.process_time()
         result = asyncio.run(send_load(server.url, texts[warmup:] or texts, args.requests, args.concurrency,
                                        max(1.0, deadline - time.monotonic())))
-        if server.name == "tunelab":
-            result.update(batch_stats(server.url))
+        done = max(result["requests"], 1)
+        # CPU per request does not depend on what else runs on the machine, unlike requests/s
+        result["server_cpu_ms_per_request"] = round((cpu_seconds(server.process.pid) - server_cpu) * 1000 / done, 2)
+        result["client_cpu_ms_per_request"] = round((time.process_time() - client_cpu) * 1000 / done, 2)
+        if tunelab:
+            count, texts_done = (after - before for after, before in zip(batch_totals(server.url), calls))
+            result.update(model_calls=int(count), mean_batch_size=round(texts_done / max(count, 1), 2))
+        result["load_average_1m"] = round(os.getloadavg()[0], 2)
     print(f"{server.name:>9}: {result['requests_per_second']:8.1f} req/s   p50 {result['p50_ms']:7.1f} ms   "
-          f"p99 {result['p99_ms']:7.1f} ms   ({result['requests']} ok, {result['errors']} errors"
+          f"p99 {result['p99_ms']:7.1f} ms   server CPU {result['server_cpu_ms_per_request']:5.1f} ms/request   "
+          f"({result['requests']} ok, {result['errors']} errors"
           f"{', TIMED OUT' if result['timed_out'] else ''})", flush=True)
     return result
 
@@ -171,13 +195,16 @@ def serve_baseline(artifact: str, port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--artifact", required=True, help="tunelab artifact (or exported directory) to serve")
+    parser.add_argument("--artifact", help="tunelab artifact (or exported directory) to serve")
     parser.add_argument("--baseline-artifact", help="model for the pipeline baseline (default: --artifact)")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--backend", choices=["torch", "onnx"], default=None)
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="torch backend dtype")
+    parser.add_argument("--parallel-batches", type=int, help="model calls at once in tunelab (default: its own)")
+    parser.add_argument("--threads", type=int, help="model threads for tunelab (default: its own default)")
     parser.add_argument("--texts", type=Path, default=DEFAULT_TEXTS, help="CSV with a 'text' column")
     parser.add_argument("--time-limit", type=float, default=900, help="hard limit for the whole run, seconds")
     parser.add_argument("--startup-timeout", type=float, default=180)
@@ -188,14 +215,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve_baseline:
         return serve_baseline(args.serve_baseline, args.port)
+    if not args.artifact:
+        parser.error("--artifact is required")
 
     deadline = time.monotonic() + args.time_limit
     texts = read_texts(args.texts)
     port = free_port()
     command = [sys.executable, "-m", "tunelab.cli.app", "serve", args.artifact, "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning", "--max-batch-size", str(args.max_batch_size),
-               "--max-wait-ms", str(args.max_wait_ms)] + (["--backend", args.backend] if args.backend else [])
-    print(f"{args.requests} requests of 1 text, concurrency {args.concurrency}, {os.cpu_count()} CPUs", flush=True)
+               "--max-wait-ms", str(args.max_wait_ms)] + (["--backend", args.backend] if args.backend else []) \
+        + (["--threads", str(args.threads)] if args.threads else []) \
+        + (["--dtype", args.dtype] if args.dtype else []) \
+        + (["--parallel-batches", str(args.parallel_batches)] if args.parallel_batches else [])
+    print(f"{args.requests} requests of 1 text, concurrency {args.concurrency}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f} before start", flush=True)
     results = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                           if not k.startswith("serve") and k != "port"}}
     results["tunelab"] = measure(Server("tunelab", command, port, args.startup_timeout), texts, args, deadline)
@@ -206,7 +239,11 @@ def main() -> None:
         results["baseline"] = measure(Server("baseline", baseline, port, args.startup_timeout), texts, args, deadline)
         ratio = results["tunelab"]["requests_per_second"] / max(results["baseline"]["requests_per_second"], 1e-9)
         results["ratio"] = round(ratio, 2)
-        print(f"    ratio: {ratio:.2f}x requests/s (tunelab / baseline)", flush=True)
+        cpu_ratio = results["baseline"]["server_cpu_ms_per_request"] / max(
+            results["tunelab"]["server_cpu_ms_per_request"], 1e-9)
+        results["cpu_efficiency_ratio"] = round(cpu_ratio, 2)
+        print(f"    ratio: {ratio:.2f}x requests/s, {cpu_ratio:.2f}x less server CPU per request "
+              "(tunelab vs baseline)", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -17,6 +17,7 @@ from tunelab.cli.app import app
 from tunelab.config import load_config
 from tunelab.data.ner_loading import split_sentences
 from tunelab.errors import ConfigError
+import tunelab.export.onnx as onnx_export
 from tunelab.export import ExportError, export_onnx
 from tunelab.inference.onnx_backend import OnnxBackend, providers_for
 from tunelab.workflow.evaluate import evaluate_artifact
@@ -24,7 +25,17 @@ from tunelab.workflow.train import train
 
 QUIET = Console(file=open("/dev/null", "w"))
 PARITY_KEYS = {"metric", "agreement", "agreement_unit", "agreeing", "compared", "max_abs_logit_diff", "metrics",
-               "latency_ms", "throughput", "data", "quantize", "optimized", "notes", "size_mb", "gate"}
+               "latency_ms", "throughput", "bench", "data", "quantize", "optimized", "notes", "size_mb", "gate"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def short_timings():
+    """Fewer timed calls than the 50 + 5 batches a real export makes: the timing code still runs, the
+    tests stay fast (torch's batch-1 latency balloons on a busy 2-core machine)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(onnx_export, "BATCH1_CALLS", 5)
+        patch.setattr(onnx_export, "BATCH32_CALLS", 1)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +97,9 @@ def test_export_metadata_and_model_card(cls):
     assert export["parity"]["metric"] == cls["fp32"]["metric"]
     assert meta["labels"] == read_meta(cls["artifact"])["labels"]
     card = (cls["root"] / "onnx-fp32" / "README.md").read_text()
-    assert card.startswith((cls["artifact"] / "README.md").read_text().rstrip("\n"))
+    original = (cls["artifact"] / "README.md").read_text().rstrip("\n")
+    assert card.startswith(original.replace("library_name: transformers", "library_name: onnx")
+                           .replace("tags: [tunelab, ", "tags: [tunelab, onnx, "))
     assert "## ONNX export" in card and "Predictions agree on 100.00% of texts" in card
 
 
@@ -140,6 +153,21 @@ def test_ner_export_keeps_entities_and_offsets(ner):
     assert any(got) and got[0][0]["text"] == texts[0][got[0][0]["start"]:got[0][0]["end"]]
     for found, expected in zip(got, want):
         assert [e["score"] for e in found] == pytest.approx([e["score"] for e in expected], abs=1e-5)
+
+
+def test_lora_artifact_exports_merged(cls, tiny_model_dir):
+    """An artifact holding only LoRA weights exports as one merged graph with fused attention."""
+    root = cls["root"]
+    overrides = tiny_overrides(tiny_model_dir, cls["data"], **{"training.epochs": 4}) + ["method.name=lora"]
+    artifact = train(load_config(None, overrides), output_dir=root / "lora", console=QUIET).output_dir
+    assert read_meta(artifact)["method"]["stored"] == "trained_weights"
+    assert not (artifact / "model.safetensors").exists()
+    report = export_onnx(artifact, root / "lora-onnx")
+    assert report["max_abs_logit_diff"] < 1e-4 and report["agreement"] == 1.0
+    assert report["metric"]["onnx"] == report["metric"]["torch"] == read_meta(artifact)["metrics"]["accuracy"]
+    assert read_meta(root / "lora-onnx")["export"]["fused_operators"]["Attention"] == 2
+    ops = {node.op_type for node in onnx.load(str(root / "lora-onnx" / "model.onnx")).graph.node}
+    assert "Attention" in ops and tunelab.load(root / "lora-onnx").backend.name == "onnx"
 
 
 def test_gate_refuses_and_leaves_nothing_then_force_exports(cls):

@@ -6,25 +6,38 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 import threading
 import time
 from types import SimpleNamespace
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from rich.console import Console
 from typer.testing import CliRunner
 
 import tunelab
 from helpers import make_ner_sentences, make_texts, tiny_overrides, write_conll, write_csv
+from tunelab.cli.app import app as cli
 from tunelab.config import load_config
-from tunelab.serve.app import create_app
+from tunelab.errors import ConfigError, TunelabError
+from tunelab.serve.app import create_app, load_predictor, run
 from tunelab.serve.logs import JsonFormatter
 from tunelab.serve.settings import ServeSettings, check_bind_policy, hash_key
 from tunelab.workflow.train import train
 
 QUIET = Console(file=open("/dev/null", "w"))
 KEY = "s3cret-key-1"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The tiny models train as fast on one thread, and torch's 2-thread pool crawls on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +52,9 @@ def clf(tiny_model_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def ner(tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve-ner")
-    data = {"train": write_conll(root / "train.conll", make_ner_sentences(200, seed=1)),
-            "dev": write_conll(root / "dev.conll", make_ner_sentences(40, seed=2))}
-    overrides = tiny_overrides(tiny_model_dir, data, **{"task.name": "token_classification", "training.epochs": 12,
+    data = {"train": write_conll(root / "train.conll", make_ner_sentences(100, seed=1)),
+            "dev": write_conll(root / "dev.conll", make_ner_sentences(20, seed=2))}
+    overrides = tiny_overrides(tiny_model_dir, data, **{"task.name": "token_classification", "training.epochs": 10,
                                                           "training.metric": "f1"})
     result = train(load_config(None, overrides), output_dir=root / "model", console=QUIET)
     return result.output_dir, tunelab.load(result.output_dir)
@@ -70,8 +83,9 @@ def assert_error(response, status, code):
 def test_predict_classification_matches_predictor(clf):
     artifact, predictor = clf
     texts = ["refund my invoice please", "the courier lost my parcel", "reset my password", "help"]
-    with serving(artifact, predictor) as client:
+    with serving(artifact, predictor, max_texts=10) as client:
         response = client.post("/v1/predict", json={"texts": texts, "top_k": 2})
+        info = client.get("/v1/model").json()
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"] == {"name": "model", "task": "text_classification", "backend": "torch"}
@@ -82,6 +96,11 @@ def test_predict_classification_matches_predictor(clf):
         assert got["text"] == want["text"] and len(got["top"]) == 2
         assert got["top"][0]["score"] >= got["top"][1]["score"]
         assert got["score"] == pytest.approx(want["score"], abs=1e-5)
+    assert info["labels"] == ["account", "billing", "shipping"] and info["backend"] == "torch"
+    assert info["max_length"] == predictor.max_length and info["multi_label"] is False
+    assert info["metrics"]["accuracy"] == pytest.approx(predictor.metrics["accuracy"])
+    assert "confusion_matrix" not in info["metrics"] and "transformers" in info["versions"]
+    assert info["limits"]["max_texts"] == 10
 
 
 def test_predict_ner_entities_slice_the_text(ner):
@@ -100,15 +119,17 @@ def test_predict_ner_entities_slice_the_text(ner):
     assert info["task"] == "token_classification" and info["entity_types"] == ["LOC", "PER"]
 
 
-def test_model_info(clf):
-    artifact, predictor = clf
-    with serving(artifact, predictor, max_texts=10) as client:
-        info = client.get("/v1/model").json()
-    assert info["labels"] == ["account", "billing", "shipping"] and info["backend"] == "torch"
-    assert info["max_length"] == predictor.max_length and info["multi_label"] is False
-    assert info["metrics"]["accuracy"] == pytest.approx(predictor.metrics["accuracy"])
-    assert "confusion_matrix" not in info["metrics"] and "transformers" in info["versions"]
-    assert info["limits"]["max_texts"] == 10
+def test_default_loader_threads_and_bfloat16(clf, monkeypatch):
+    artifact, reference = clf
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)  # keep this process's setting
+    predictor = load_predictor(ServeSettings(artifact=artifact, dtype="bfloat16", threads=3, model_batch_size=4))
+    assert calls == [3] and predictor.model.dtype == torch.bfloat16 and predictor.batch_size == 4
+    texts = ["refund my invoice please", "the courier lost my parcel"]
+    labels = [r["label"] for r in reference.predict_scores(texts)]
+    assert [r["label"] for r in predictor.predict_scores(texts)] == labels
+    assert ServeSettings(artifact=artifact, parallel_batches=3).concurrent_batches() == 3
+    assert ServeSettings(artifact=artifact, threads=64).concurrent_batches() == 1
 
 
 def test_api_keys(clf, tmp_path):
@@ -215,6 +236,17 @@ def test_failed_load_and_failed_inference(clf):
         assert client.post("/v1/predict", json={"texts": ["x"]}).headers["x-request-id"]
 
 
+def test_run_stops_and_raises_when_the_model_cannot_load(clf, tmp_path, monkeypatch):
+    artifact, _ = clf
+    shutil.copy(artifact / "tunelab.json", tmp_path / "tunelab.json")  # metadata, but no model
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # run() installs its JSON handler
+    monkeypatch.setattr(root, "level", root.level)
+    with pytest.raises(TunelabError, match="the model failed to load"):
+        run(ServeSettings(artifact=tmp_path, port=0, log_level="critical"))
+
+
 def test_metrics_count_requests_texts_and_batches(clf):
     artifact, predictor = clf
     with serving(artifact, predictor) as client, serving(artifact, predictor) as other:
@@ -263,9 +295,6 @@ def test_openapi_has_examples_and_security(clf):
 
 
 def test_bind_policy_and_cli(clf, tmp_path, monkeypatch):
-    from tunelab.cli.app import app
-    from tunelab.errors import ConfigError
-
     artifact, _ = clf
     with pytest.raises(ConfigError, match="--allow-unauthenticated-remote"):
         check_bind_policy(ServeSettings(artifact=artifact, host="0.0.0.0"))
@@ -274,14 +303,14 @@ def test_bind_policy_and_cli(clf, tmp_path, monkeypatch):
     started = []
     monkeypatch.setattr("tunelab.serve.app.run", started.append)
     monkeypatch.delenv("TUNELAB_API_KEYS", raising=False)
-    refused = CliRunner().invoke(app, ["serve", str(artifact), "--host", "0.0.0.0"])
+    refused = CliRunner().invoke(cli, ["serve", str(artifact), "--host", "0.0.0.0"])
     assert refused.exit_code != 0 and "refusing to listen on 0.0.0.0" in str(refused.exception)
     keys = tmp_path / "keys"
     keys.write_text(KEY + "\n")
-    result = CliRunner().invoke(app, ["serve", str(artifact), "--host", "0.0.0.0", "--api-key-file", str(keys),
+    result = CliRunner().invoke(cli, ["serve", str(artifact), "--host", "0.0.0.0", "--api-key-file", str(keys),
                                       "--max-texts", "7", "--port", "9999"])
     assert result.exit_code == 0, result.output
     (settings,) = started
     assert settings.max_texts == 7 and settings.port == 9999 and settings.api_keys == (hash_key(KEY),)
-    result = CliRunner().invoke(app, ["serve", str(artifact)])
+    result = CliRunner().invoke(cli, ["serve", str(artifact)])
     assert result.exit_code == 0 and "authentication is off" in result.output

@@ -110,6 +110,29 @@ def test_inference_runs_in_a_worker_thread_and_the_loop_stays_free():
     assert len(ticks) == 10 and ticks[-1] - ticks[0] < 0.25  # ticked while the model slept 0.3 s
 
 
+def test_max_concurrent_model_calls_overlap_in_separate_threads():
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def model(items, key):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return [threading.get_ident()] * len(items)
+
+    async def main():
+        batcher = MicroBatcher(model, max_batch_size=2, max_wait_ms=0, max_concurrent=2)
+        results = await asyncio.gather(*(batcher.submit([i, i]) for i in range(8)))
+        await batcher.close()
+        return results
+
+    results = run(main())
+    assert peak[0] == 2  # never more than max_concurrent at once, and really in parallel
+    assert len({r[0] for r in results}) == 2  # two worker threads
+
+
 def test_requests_wait_at_most_max_wait_for_company():
     model = FakeModel()
 

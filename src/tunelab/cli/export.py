@@ -45,11 +45,14 @@ def parity_table(report: dict[str, Any]) -> Table:
     m, lat, thr, size = report["metric"], report["latency_ms"], report["throughput"], report["size_mb"]
     data = report["data"]
     table = Table("", "torch", "onnx", title=f"parity on {data['num_examples']} examples ({data['source']})")
-    table.add_row(m["name"], f"{m['torch']:.4f}", f"{m['onnx']:.4f} ({-m['drop_points']:+.2f} points)")
+    table.add_row(m["name"], f"{m['torch']:.4f}", f"{m['onnx']:.4f} ({-m['drop_points'] or 0.0:+.2f} points)")
     table.add_row("agreement", "", f"{report['agreement']:.2%} of {report['compared']} {report['agreement_unit']}")
     table.add_row("max |logit diff|", "", f"{report['max_abs_logit_diff']:.3g}")
     table.add_row("latency p50 / p95 (ms, batch 1)", f"{lat['torch']['p50']:.1f} / {lat['torch']['p95']:.1f}",
                   f"{lat['onnx']['p50']:.1f} / {lat['onnx']['p95']:.1f}")
     table.add_row("throughput (samples/s, batch 32)", f"{thr['torch']:.0f}", f"{thr['onnx']:.0f} ({thr['ratio']:.2f}x)")
-    table.add_row("model file (MB)", f"{size['torch']:.1f}", f"{size['onnx']:.1f}")
+    table.add_row("model size (MB)", f"{size['torch']:.1f}", f"{size['onnx']:.1f}")
+    bench = report.get("bench") or {}
+    if bench:
+        table.caption = f"timings on {bench['threads']} threads; load average {bench['load_average']} before timing"
     return table

@@ -1,16 +1,14 @@
-"""`tunelab export`: a trained artifact to ONNX (optionally fused and int8-quantised), checked for
-parity with the torch model on dev data before anything is published.
-
-The export directory holds model.onnx, the tokenizer, config.json, tunelab.json (with an
-``export`` section), parity.json and the model card, but no torch weights, so ``tunelab.load``
-runs it on onnxruntime. A failed export (error or quality gate) leaves nothing at the output path.
-"""
+"""`tunelab export`: a trained artifact to ONNX (fused, optionally int8), checked against the torch
+model on dev data. The export holds model.onnx, tokenizer, config.json, tunelab.json (with an
+``export`` section), parity.json and the model card, no torch weights (``tunelab.load`` runs it on
+onnxruntime). A failed or refused export leaves nothing at the output path."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-import json
 import logging
+import os
 import shutil
 import time
 import uuid
@@ -24,7 +22,7 @@ import torch
 from tunelab.artifact import META_FILE, check_output_dir, examples_fingerprint, publish, read_meta, write_json
 from tunelab.config import DataConfig, parse_task_config
 from tunelab.errors import TunelabError
-from tunelab.inference.predictor import MODEL_INPUTS, Predictor
+from tunelab.inference.predictor import MODEL_INPUTS, Predictor, TorchBackend
 
 OPSET = 17
 PARITY_FILE = "parity.json"
@@ -58,8 +56,6 @@ def export_onnx(
     if meta.get("export"):
         raise ExportError(f"{artifact} is already an export ({meta['export'].get('format')}); "
                           f"export the trained artifact it came from ({meta['export'].get('source')})")
-    if not (artifact / "model.safetensors").is_file():
-        raise ExportError(f"{artifact} has no model.safetensors to export; it must be a directory written by `tunelab train`")
     if output.resolve() == artifact.resolve():
         raise ExportError("the export directory must differ from the artifact; choose another -o")
     check_output_dir(output, overwrite)
@@ -74,11 +70,12 @@ def export_onnx(
         work = staging / ".work"
         work.mkdir()
         log(f"exporting to ONNX (opset {OPSET})")
-        onnx_path = _to_onnx(artifact, torch_predictor, work / "model.onnx")
+        onnx_path = work / "model.onnx"
+        config, torch_bytes = _to_onnx(artifact, torch_predictor, onnx_path)
         optimized, fused = False, {}
         if optimize:
             log("optimizing the graph (onnxruntime transformer fusions)")
-            onnx_path, fused, note = _optimize(onnx_path, work / "model.opt.onnx", artifact)
+            onnx_path, fused, note = _optimize(onnx_path, work / "model.opt.onnx", config)
             optimized = note is None
             notes += [note] if note else []
         if quantize == "int8":
@@ -86,9 +83,10 @@ def export_onnx(
             onnx_path = _quantize_int8(onnx_path, work / "model.int8.onnx")
         shutil.move(str(onnx_path), staging / "model.onnx")
         shutil.rmtree(work)
-        for name in ("config.json", *TOKENIZER_FILES):
+        for name in TOKENIZER_FILES:
             if (artifact / name).is_file():
                 shutil.copy2(artifact / name, staging / name)
+        config.save_pretrained(staging)  # the exported model's config (adapter artifacts have none)
         export_info = {"format": "onnx", "quantize": quantize, "optimized": optimized, "opset": OPSET,
                        "source": str(artifact.resolve()), "fused_operators": fused, "notes": notes}
         write_json({**meta, "export": export_info}, staging / META_FILE)
@@ -97,7 +95,7 @@ def export_onnx(
         onnx_predictor = Predictor.from_artifact(staging, device="cpu")
         report = parity_report(torch_predictor, onnx_predictor, examples)
         report.update(data=data_info, quantize=quantize, optimized=optimized, notes=notes,
-                      size_mb={"torch": _mb(artifact / "model.safetensors"), "onnx": _mb(staging / "model.onnx")})
+                      size_mb={"torch": round(torch_bytes / 1e6, 2), "onnx": _mb(staging / "model.onnx")})
         report["gate"] = _gate(report, max_metric_drop, force, output)
         write_json(report, staging / PARITY_FILE)
         write_json({**meta, "export": {**export_info, "parity": _summary(report)}}, staging / META_FILE)
@@ -125,11 +123,10 @@ def _gate(report: dict[str, Any], max_metric_drop: float, force: bool, output: P
 
 
 def _check_quantize(quantize: str | None) -> str | None:
-    if quantize is None or str(quantize).lower() in ("none", "fp32", ""):
-        return None
-    if str(quantize).lower() not in QUANTIZE_CHOICES:
+    value = None if quantize is None or str(quantize).lower() in ("none", "fp32", "") else str(quantize).lower()
+    if value is not None and value not in QUANTIZE_CHOICES:
         raise ExportError(f"unknown quantization '{quantize}'; choose one of: {', '.join(QUANTIZE_CHOICES)} (or none)")
-    return str(quantize).lower()
+    return value
 
 
 def dev_examples(predictor: Predictor, meta: dict[str, Any], data: str | Path | None) -> tuple[list[Any], dict[str, Any]]:
@@ -169,14 +166,32 @@ class _LogitsOnly(torch.nn.Module):
         return self.model(**dict(zip(self.names, tensors))).logits
 
 
-def _to_onnx(artifact: Path, predictor: Predictor, path: Path) -> Path:
-    """TorchScript export (opset 17) of the eager-attention model with dynamic batch and length."""
-    model = predictor.task.model_class.from_pretrained(artifact, local_files_only=True, attn_implementation="eager")
-    model.eval()
-    accepted = inspect.signature(model.forward).parameters
+def _export_model(artifact: Path, predictor: Predictor):
+    """A fresh copy of the artifact's torch model to trace: PEFT adapters merged where the method
+    allows, eager attention (the pattern ORT's attention fusion recognises). Returns it and the
+    transformers model inside it."""
+    from transformers import PreTrainedModel
+
+    model = TorchBackend.from_artifact(artifact, predictor.task, predictor.meta, "cpu").model
+    if hasattr(model, "merge_and_unload"):  # LoRA, IA3, AdaLoRA; prompt learning cannot merge: traced as is
+        with contextlib.suppress(Exception):
+            model = model.merge_and_unload()
+    hf = next((m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
+    if hf is None:
+        raise ExportError(f"cannot export {type(model).__name__}: no transformers model inside it")
+    with contextlib.suppress(Exception):  # else the default attention: the optimizer may fuse less
+        hf.set_attn_implementation("eager")
+    return model.eval(), hf
+
+
+def _to_onnx(artifact: Path, predictor: Predictor, path: Path):
+    """TorchScript export (opset 17) with dynamic batch and sequence axes; returns the exported
+    model's config and its weights' size in bytes."""
+    model, hf = _export_model(artifact, predictor)
+    accepted = inspect.signature(hf.forward).parameters
     names = [n for n in MODEL_INPUTS if n in accepted and n in predictor.tokenizer.model_input_names]
     if "input_ids" not in names:
-        raise ExportError(f"cannot export {type(model).__name__}: it does not take input_ids")
+        raise ExportError(f"cannot export {type(hf).__name__}: it does not take input_ids")
     sample = predictor.tokenizer(["an example to trace the export", "and another"], padding=True, return_tensors="pt")
     args = tuple(sample[n] if n in sample else torch.zeros_like(sample["input_ids"]) for n in names)
     with torch.inference_mode():
@@ -189,22 +204,21 @@ def _to_onnx(artifact: Path, predictor: Predictor, path: Path) -> Path:
             torch.onnx.export(_LogitsOnly(model, names), args, str(path), input_names=names, output_names=["logits"],
                               dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True, dynamo=False)
         except Exception as exc:
-            raise ExportError(f"torch.onnx.export failed for {type(model).__name__}: {exc}") from exc
-    return path
+            raise ExportError(f"torch.onnx.export failed for {type(hf).__name__}: {exc}") from exc
+    return hf.config, sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def _optimize(source: Path, target: Path, artifact: Path) -> tuple[Path, dict[str, int], str | None]:
+def _optimize(source: Path, target: Path, config) -> tuple[Path, dict[str, int], str | None]:
     """ONNX Runtime's transformer fusions (attention, layer norm, GELU); skipped with a note for
     architectures it does not know or when it fails."""
-    config = json.loads((artifact / "config.json").read_text(encoding="utf-8"))
-    model_type = ORT_MODEL_TYPES.get(config.get("model_type", ""))
+    model_type = ORT_MODEL_TYPES.get(getattr(config, "model_type", ""))
     if model_type is None:
-        return source, {}, f"graph optimizer skipped: onnxruntime has no fusions for model_type '{config.get('model_type')}'"
+        return source, {}, f"graph optimizer skipped: onnxruntime has no fusions for model_type '{config.model_type}'"
     from onnxruntime.transformers.optimizer import optimize_model
 
     logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
-    heads = config.get("num_attention_heads") or config.get("n_heads") or 0
-    hidden = config.get("hidden_size") or config.get("dim") or 0
+    heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_heads", 0)
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "dim", 0)
     try:
         optimized = optimize_model(str(source), model_type=model_type, num_heads=heads, hidden_size=hidden)
         optimized.save_model_to_file(str(target))
@@ -236,10 +250,12 @@ def _quantize_int8(source: Path, target: Path) -> Path:
 def parity_report(reference: Predictor, candidate: Predictor, examples: Sequence[Any]) -> dict[str, Any]:
     """Task metric, prediction agreement and logit difference of two predictors on the same
     encoded examples, plus their latency (batch 1) and throughput (batch 32)."""
-    task = reference.task
-    encoded = reference.encode(examples)
-    before, after = reference.outputs_for(encoded), candidate.outputs_for(encoded)
-    metrics = {"torch": task.score(encoded, before), "onnx": task.score(encoded, after)}
+    task, encoded, encoded_export = reference.task, reference.encode(examples), candidate.encode(examples)
+    if encoded_export.input_ids != encoded.input_ids:
+        raise ExportError("the export's tokenizer files encode the data differently from the artifact's; "
+                          "check the artifact's tokenizer files and export again")
+    before, after = reference.outputs_for(encoded), candidate.outputs_for(encoded_export)
+    metrics = {"torch": task.score(encoded, before), "onnx": task.score(encoded_export, after)}
     name = task.default_metric if task.default_metric in metrics["torch"] else "accuracy"
     agree, total, unit = _agreement(task, encoded, before, after)
     report: dict[str, Any] = {
@@ -249,6 +265,8 @@ def parity_report(reference: Predictor, candidate: Predictor, examples: Sequence
         "max_abs_logit_diff": float(max((np.abs(a - b).max() for a, b in zip(before, after) if a.size), default=0.0)),
         "metrics": {k: {n: v for n, v in m.items() if isinstance(v, (int, float))} for k, m in metrics.items()},
     }
+    # Timings depend on what else runs: the 1-minute load average before them says how busy the CPU was.
+    report["bench"] = {"threads": torch.get_num_threads(), "load_average": round(os.getloadavg()[0], 2)}
     speed = {"torch": _speed(reference, examples), "onnx": _speed(candidate, examples)}
     report["latency_ms"] = {k: v["latency_ms"] for k, v in speed.items()}
     report["throughput"] = {k: v["throughput"] for k, v in speed.items()}
@@ -313,11 +331,9 @@ def export_card_section(report: dict[str, Any], export: dict[str, Any]) -> str:
     forced = " (exported with --force: above the allowed drop)" if not report["gate"]["passed"] else ""
     return f"""## ONNX export
 
-This directory is an ONNX export ({kind}, opset {export['opset']}) of `{export['source']}`, made with
-`tunelab export`. It holds no PyTorch weights: `tunelab.load(...)` runs it on onnxruntime (the
-plain-transformers loading above applies to the source artifact). Graph inputs: `input_ids`,
-`attention_mask` (and `token_type_ids` if the model takes them), int64, shape (batch, sequence);
-output `logits`.
+An ONNX export ({kind}, opset {export['opset']}) of `{export['source']}` made by `tunelab export`, without
+PyTorch weights: `tunelab.load(...)` runs it on onnxruntime (plain transformers loads the source artifact).
+Inputs `input_ids`, `attention_mask` (and `token_type_ids` if the model takes them), int64, (batch, sequence); output `logits`.
 
 Parity with the torch model on {report['data']['num_examples']} examples ({report['data']['source']}){forced}:
 
@@ -326,7 +342,7 @@ Parity with the torch model on {report['data']['num_examples']} examples ({repor
 | {m['name']} | {m['torch']:.4f} | {m['onnx']:.4f} |
 | latency p50 / p95, batch 1 (ms) | {lat['torch']['p50']:.1f} / {lat['torch']['p95']:.1f} | {lat['onnx']['p50']:.1f} / {lat['onnx']['p95']:.1f} |
 | throughput, batch 32 (samples/s) | {thr['torch']:.0f} | {thr['onnx']:.0f} |
-| model file (MB) | {report['size_mb']['torch']:.1f} | {report['size_mb']['onnx']:.1f} |
+| model size (MB) | {report['size_mb']['torch']:.1f} | {report['size_mb']['onnx']:.1f} |
 
 Predictions agree on {report['agreement']:.2%} of {report['agreement_unit']}; the largest logit difference is
 {report['max_abs_logit_diff']:.3g}. The full numbers are in `parity.json`.

@@ -12,7 +12,6 @@ import concurrent.futures
 import contextlib
 import logging
 import os
-import signal
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -25,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tunelab import __version__
+from tunelab.errors import ConfigError, TunelabError
 from tunelab.serve.auth import KeyVerifier
 from tunelab.serve.batching import MicroBatcher
 from tunelab.serve.logs import RequestContextMiddleware, configure_logging
@@ -46,10 +46,33 @@ def load_predictor(settings: ServeSettings):
     from tunelab.inference.predictor import load
 
     hf_logging.disable_progress_bar()
-    torch.set_num_threads(settings.worker_threads())
-    predictor = load(settings.artifact, backend=settings.backend, batch_size=settings.max_batch_size)
+    torch.set_num_threads(settings.threads)  # the onnx backend follows torch's setting
+    predictor = load(settings.artifact, backend=settings.backend, batch_size=settings.model_batch_size)
+    if settings.dtype != "float32":
+        if predictor.model is None:
+            raise ConfigError(f"dtype {settings.dtype} applies to the torch backend, not {predictor.backend.name}")
+        predictor.model.to(getattr(torch, settings.dtype))  # the backend hands back float32 logits
     predictor.predict_scores(["warm up"])  # first-call costs (allocations, kernels) before /ready says 200
     return predictor
+
+
+class PredictorRunner:
+    """``predictor.predict_scores`` for the batcher's threads, tokenizing under a lock: a Hugging Face
+    fast tokenizer must not be used by two threads at once; the model calls do run in parallel."""
+
+    def __init__(self, predictor) -> None:
+        self.predictor = predictor
+        self.lock = threading.Lock()
+        self.split = all(hasattr(predictor, name) for name in ("encode", "outputs_for"))
+
+    def __call__(self, texts: list[str], top_k: int) -> list[dict[str, Any]]:
+        p = self.predictor
+        if not self.split:
+            return p.predict_scores(texts, top_k=top_k)
+        examples = p.task.make_examples(texts)
+        with self.lock:
+            encoded = p.encode(examples)
+        return p.task.prediction_records(encoded, p.outputs_for(encoded), top_k=top_k)
 
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
@@ -81,15 +104,14 @@ async def load_model(state: ServiceState, loader: Loader) -> None:
     except Exception as exc:
         state.load_error = f"{type(exc).__name__}: {exc}"
         log.error("model failed to load: %s", state.load_error, exc_info=exc)
-        if settings.exit_on_load_error:
-            os.kill(os.getpid(), signal.SIGTERM)
+        if state.on_load_error is not None:
+            state.on_load_error()
         return
 
-    def run_batch(texts: list[str], top_k: int) -> list[dict[str, Any]]:
-        return predictor.predict_scores(texts, top_k=top_k)
-
-    state.batcher = MicroBatcher(run_batch, max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms,
-                                 max_queue=settings.max_queue_texts, on_batch=state.metrics.observe_batch)
+    state.batcher = MicroBatcher(
+        PredictorRunner(predictor), max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms,
+        max_concurrent=settings.concurrent_batches(), max_queue=settings.max_queue_texts,
+        on_batch=state.metrics.observe_batch)
     state.batcher.start()
     state.predictor, state.ready = predictor, True
     state.metrics.model_loaded.set(1)
@@ -211,7 +233,9 @@ def create_app_from_env() -> FastAPI:
 
 
 def run(settings: ServeSettings) -> None:
-    """Serve with uvicorn (blocking); ``settings.workers > 1`` starts worker processes."""
+    """Serve with uvicorn (blocking); ``settings.workers > 1`` starts worker processes. A single
+    process stops when the model cannot be loaded, and this raises; workers keep answering
+    ``/ready`` with 503 (uvicorn would restart workers that exit, without end)."""
     import uvicorn
 
     configure_logging(settings.log_level)
@@ -220,5 +244,10 @@ def run(settings: ServeSettings) -> None:
     if settings.workers > 1:
         os.environ.update(settings.to_env())
         uvicorn.run("tunelab.serve.app:create_app_from_env", factory=True, workers=settings.workers, **options)
-    else:
-        uvicorn.run(create_app(settings), **options)
+        return
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, **options))
+    app.state.service.on_load_error = lambda: setattr(server, "should_exit", True)  # graceful stop
+    server.run()
+    if app.state.service.load_error:
+        raise TunelabError(f"the model failed to load: {app.state.service.load_error}")

@@ -2,11 +2,11 @@
 
 Each request's texts are queued; one collector task takes the oldest waiting request and adds
 later ones (same key, whole requests) until ``max_batch_size`` texts are gathered or ``max_wait_ms``
-has passed since it began collecting, then runs the model on them in a single worker thread (never
-on the event loop) and hands every request its own slice of the results. While the model runs, new
-requests queue up, so batches grow with the load. A request with more texts than ``max_batch_size``
-is split into chunks that go into successive calls. An exception raised by the model reaches the
-requests of that call only.
+has passed since it began collecting, then runs the model on them in a worker thread (never on the
+event loop) and hands every request its own slice of the results. At most ``max_concurrent`` calls
+run at once, each in its own thread; while they run, new requests queue up, so batches grow with the
+load. A request with more texts than ``max_batch_size`` is split into chunks that go into
+successive calls. An exception raised by the model reaches the requests of that call only.
 """
 
 from __future__ import annotations
@@ -45,17 +45,19 @@ class MicroBatcher:
 
     ``on_batch(size, seconds)`` is called on the event loop after every model call (metrics)."""
 
-    def __init__(self, fn: BatchFn, *, max_batch_size: int = 32, max_wait_ms: float = 5.0,
+    def __init__(self, fn: BatchFn, *, max_batch_size: int = 32, max_wait_ms: float = 5.0, max_concurrent: int = 1,
                  max_queue: int | None = None, on_batch: Callable[[int, float], None] | None = None,
                  thread_name: str = "tunelab-inference") -> None:
-        if max_batch_size < 1:
-            raise ValueError("max_batch_size must be at least 1")
+        if max_batch_size < 1 or max_concurrent < 1:
+            raise ValueError("max_batch_size and max_concurrent must be at least 1")
         self.fn = fn
         self.max_batch_size = max_batch_size
         self.max_wait = max(0.0, max_wait_ms) / 1000.0
         self.max_queue = max_queue
+        self.max_concurrent = max_concurrent
         self.on_batch = on_batch
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
+        self._executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix=thread_name)
+        self._running: set[asyncio.Task] = set()
         self._pending: collections.deque[_Job] = collections.deque()
         self._queued = 0
         self._wakeup: asyncio.Event | None = None
@@ -107,6 +109,9 @@ class MicroBatcher:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
         while self._pending:
             job = self._pending.popleft()
             if not job.future.done():
@@ -116,13 +121,28 @@ class MicroBatcher:
 
     # -- collector -----------------------------------------------------------------------------
     async def _collect_forever(self) -> None:
+        slots = asyncio.Semaphore(self.max_concurrent)  # a batch is collected only when a thread is free
+
+        def done(task: asyncio.Task) -> None:
+            self._running.discard(task)
+            slots.release()
+
         while True:
-            while not self._pending:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            jobs = await self._collect()
-            if jobs:
-                await self._execute(jobs)
+            await slots.acquire()
+            try:
+                while not self._pending:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                jobs = await self._collect()
+            except BaseException:
+                slots.release()
+                raise
+            if not jobs:
+                slots.release()
+                continue
+            task = asyncio.get_running_loop().create_task(self._execute(jobs))
+            self._running.add(task)
+            task.add_done_callback(done)
 
     def _take_ready(self, jobs: list[_Job], size: int, key: Hashable) -> tuple[int, bool]:
         """Move waiting jobs that fit into ``jobs``; returns the new size and whether the batch is closed."""

@@ -22,10 +22,11 @@ from tunelab.serve.schemas import error_response
 access_log = logging.getLogger("tunelab.serve.access")
 log = logging.getLogger("tunelab.serve")
 
-REQUEST_ID_HEADER = "x-request-id"
 CONTEXT_KEY = "tunelab.context"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "taskName", "color_message",  # uvicorn adds an ANSI-coloured copy of the message
+}
 
 
 class JsonFormatter(logging.Formatter):

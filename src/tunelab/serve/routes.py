@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +36,7 @@ class ServiceState:
     batcher: MicroBatcher | None = None
     ready: bool = False
     load_error: str | None = None
+    on_load_error: Callable[[], None] | None = None  # e.g. stop the server
 
     def summary(self) -> dict[str, str]:
         return {"name": self.settings.name, "task": self.predictor.task.name, "backend": self.predictor.backend.name}

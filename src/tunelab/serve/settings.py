@@ -65,17 +65,25 @@ class ServeSettings(BaseSettings):
     artifact: Path = Field(description="Trained (or exported) tunelab artifact directory.")
     backend: Literal["torch", "onnx"] | None = Field(
         None, description="Inference backend; default torch for a trained artifact, onnx for an exported one.")
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="Weights and activations of the torch backend; bfloat16 is about 2.5x faster on CPUs "
+        "with AVX512-BF16/AMX, with predictions that can differ slightly from training-time ones.")
     model_name: str | None = Field(None, description="Name reported by the API; default the artifact folder name.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes, each with its own model copy.")
-    threads: int | None = Field(
-        None, ge=1, description="Intra-op threads per worker for the model; default: CPU cores / workers.")
+    threads: int = Field(1, ge=1, le=256, description="Intra-op threads of one model call.")
+    parallel_batches: int | None = Field(
+        None, ge=1, le=256, description="Model calls running at once per worker, each in its own thread; "
+        "default: usable CPU cores / workers.")
     api_key_file: Path | None = None
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         (), repr=False, description="sha256 digests of the accepted keys (given as keys, hashed on read).")
     allow_unauthenticated_remote: bool = False
     max_batch_size: int = Field(32, ge=1, le=1024, description="Most texts in one model call.")
+    model_batch_size: int = Field(
+        8, ge=1, le=1024, description="Texts per forward pass: a model call sorts its texts by length and "
+        "runs them in passes of this size, so short texts are not padded to the longest.")
     max_wait_ms: float = Field(5.0, ge=0, le=1000, description="Longest wait for more texts to fill a batch.")
     max_texts: int = Field(64, ge=1, le=100_000, description="Most texts in one request.")
     max_chars: int = Field(2000, ge=1, description="Most characters in one text.")
@@ -83,7 +91,6 @@ class ServeSettings(BaseSettings):
     max_queue_texts: int = Field(
         4096, ge=1, description="Texts waiting for the model before new requests get 503 (back-pressure).")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    exit_on_load_error: bool = Field(False, description="Stop the process when the model fails to load.")
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -114,8 +121,14 @@ class ServeSettings(BaseSettings):
     def name(self) -> str:
         return self.model_name or Path(self.artifact).resolve().name
 
-    def worker_threads(self) -> int:
-        return self.threads or max(1, (os.cpu_count() or 1) // self.workers)
+    def concurrent_batches(self) -> int:
+        """Model calls at once per worker: as set, else one single-threaded call per usable core.
+        Independent single-threaded calls keep every core busy without the busy-waiting of intra-op
+        thread pools, which collapses (100x slower measured) when other processes share the cores."""
+        if self.parallel_batches:
+            return self.parallel_batches
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, cores // (self.workers * self.threads))
 
     def to_env(self) -> dict[str, str]:
         """These settings as ``TUNELAB_*`` variables, for worker processes that rebuild them with
