@@ -126,12 +126,6 @@ class Predictor:
     def encode(self, examples: Sequence[Any]) -> EncodedDataset:
         return self.task.encode(self.tokenizer, examples, self.max_length)
 
-    def logits_for(self, examples: Sequence[Any]) -> np.ndarray:
-        """Sequence-level logits, shape (n, len(labels)), in input order."""
-        if not examples:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return np.stack(self.outputs_for(self.encode(examples)))
-
     def _run(self, texts, text_pairs=None, tokens=None):
         examples = self.task.make_examples(texts, text_pairs=text_pairs, tokens=tokens)
         encoded = self.encode(examples)

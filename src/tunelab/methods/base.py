@@ -66,10 +66,6 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, Any]:
     return {"trainable": trainable, "total": total, "share": round(trainable / total, 6) if total else 0.0}
 
 
-def unwrap_peft(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "peft_model", model)
-
-
 def encoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
     """The backbone's stack of transformer layers: the longest ModuleList inside the base model."""
     base = getattr(model, "base_model", model)
