@@ -17,7 +17,7 @@ import uuid
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from tunelab.errors import TunelabError
 from tunelab.evaluation.report import write_json  # noqa: F401  (re-exported for artifact writers)
@@ -87,7 +87,14 @@ def check_output_dir(output: Path, overwrite: bool) -> None:
 
 
 def prepare_workdir(workdir: Path, *, resume: bool) -> None:
-    """The run's scratch space beside the output: checkpoints, logs and the artifact being built."""
+    """The run's scratch space beside the output: checkpoints, logs and the artifact being built.
+
+    In a distributed run the main process prepares it while the others wait, and a refusal
+    (nothing to resume, a foreign directory) is raised on every process."""
+    on_main_process(_prepare_workdir, workdir, resume=resume)
+
+
+def _prepare_workdir(workdir: Path, *, resume: bool) -> None:
     if workdir.exists():
         if not (workdir / _PARTIAL_MARKER).exists():
             raise ArtifactError(f"{workdir} exists and was not made by tunelab; move it away")
@@ -97,6 +104,32 @@ def prepare_workdir(workdir: Path, *, resume: bool) -> None:
         raise ArtifactError(f"nothing to resume: no interrupted run at {workdir}")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / _PARTIAL_MARKER).touch()
+
+
+def on_main_process(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` on the main process of a distributed run (`torchrun`, `accelerate launch`) while
+    the others wait; its result is handed to every process, and when it fails every process raises
+    (the others an ArtifactError with the same message). Without a process group it simply
+    calls ``fn``. The result travels pickled: keep it small."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return fn(*args, **kwargs)
+    box: list[Any] = [None]
+    error: BaseException | None = None
+    if dist.get_rank() == 0:
+        try:
+            box[0] = ("ok", fn(*args, **kwargs))
+        except Exception as err:  # the others must not wait forever for a main process that failed
+            error = err
+            box[0] = ("error", str(err) if isinstance(err, TunelabError) else f"{type(err).__name__}: {err}")
+    dist.broadcast_object_list(box, src=0)  # also the barrier: the others wait here for the main process
+    kind, value = box[0]
+    if error is not None:
+        raise error
+    if kind == "error":
+        raise ArtifactError(value)  # the main process raises (and reports) the original error
+    return value
 
 
 def publish(staging: Path, output: Path, *, overwrite: bool) -> None:

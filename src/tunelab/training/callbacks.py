@@ -1,4 +1,9 @@
-"""Everything optional around the loop: stopping early, checkpoints, logs, the progress bar."""
+"""Everything optional around the loop: stopping early, checkpoints, logs, the progress bar.
+
+Every process of a distributed run calls every hook at the same point with the same metrics
+(gathered across processes), so decisions (stop, best step) agree; files and the console are
+written by the main process only.
+"""
 
 from __future__ import annotations
 
@@ -71,7 +76,9 @@ class JsonlLogger(Callback):
         self._loss_sum = 0.0
         self._loss_n = 0
 
-    def _write(self, record: dict[str, Any]) -> None:
+    def _write(self, record: dict[str, Any], trainer: "Trainer") -> None:
+        if not trainer.accelerator.is_main_process:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
@@ -88,38 +95,52 @@ class JsonlLogger(Callback):
                 "learning_rate": logs["learning_rate"],
                 "samples_per_second": round(trainer.samples_per_second, 2),
                 "time": time.time(),
-            })
+            }, trainer)
             self._loss_sum, self._loss_n = 0.0, 0
 
     def on_evaluate(self, trainer: "Trainer", metrics: dict[str, Any], improved: bool) -> None:
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         self._write({"step": trainer.state.global_step, "epoch": round(trainer.epoch_progress, 4),
-                     "eval": scalars, "improved": improved, "time": time.time()})
+                     "eval": scalars, "improved": improved, "time": time.time()}, trainer)
 
 
 class TensorBoardLogger(Callback):
-    def __init__(self, log_dir: Path) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+    """Scalars for TensorBoard, written by the main process (the writer opens when training starts)."""
 
-        self.writer = SummaryWriter(log_dir=str(log_dir))
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = Path(log_dir)
+        self.writer = None
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        if trainer.accelerator.is_main_process and self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=str(self.log_dir))
 
     def on_step_end(self, trainer: "Trainer", logs: dict[str, float]) -> None:
+        if self.writer is None:
+            return
         step = trainer.state.global_step
         for key, value in logs.items():
             self.writer.add_scalar(f"train/{key}", value, step)
 
     def on_evaluate(self, trainer: "Trainer", metrics: dict[str, Any], improved: bool) -> None:
+        if self.writer is None:
+            return
         for key, value in metrics.items():
             if isinstance(value, (int, float)):
                 self.writer.add_scalar(f"dev/{key}", value, trainer.state.global_step)
         self.writer.flush()
 
     def on_train_end(self, trainer: "Trainer") -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 class ProgressBar(Callback):
-    """A rich progress bar with the running loss and the last dev metric; eval lines stay in the log."""
+    """A rich progress bar with the running loss and the last dev metric; eval lines stay in the log.
+    Shown by the main process only."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
@@ -128,6 +149,8 @@ class ProgressBar(Callback):
         self._metric = "-"
 
     def on_train_begin(self, trainer: "Trainer") -> None:
+        if not trainer.accelerator.is_main_process:
+            return
         self.progress = Progress(
             TextColumn("[bold]train[/] epoch {task.fields[epoch]}"),
             BarColumn(),
@@ -148,9 +171,10 @@ class ProgressBar(Callback):
         return f"{min(math.floor(trainer.epoch_progress) + 1, math.ceil(trainer.config.epochs))}/{math.ceil(trainer.config.epochs)}"
 
     def on_step_end(self, trainer: "Trainer", logs: dict[str, float]) -> None:
+        if self.progress is None:
+            return
         loss = logs["loss"]
         self._ema = loss if self._ema is None else 0.9 * self._ema + 0.1 * loss
-        assert self.progress is not None
         step = trainer.state.global_step
         self.progress.update(
             self.task_id, completed=step, epoch=self._epoch(trainer),
@@ -164,9 +188,10 @@ class ProgressBar(Callback):
             )
 
     def on_evaluate(self, trainer: "Trainer", metrics: dict[str, Any], improved: bool) -> None:
+        if self.progress is None:
+            return
         value = metrics.get(trainer.metric)
         self._metric = f"{trainer.metric} {value:.4f}" if isinstance(value, float) else "-"
-        assert self.progress is not None
         self.progress.update(self.task_id, metric=self._metric)
         mark = " [green](best)[/]" if improved else ""
         self.progress.console.print(
@@ -177,3 +202,4 @@ class ProgressBar(Callback):
     def on_train_end(self, trainer: "Trainer") -> None:
         if self.progress is not None:
             self.progress.stop()
+            self.progress = None

@@ -6,6 +6,7 @@ The loop only trains and evaluates; stopping, checkpoints and logs are callbacks
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -15,13 +16,13 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState, GradientState
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, get_int_from_env, parse_flag_from_env, set_seed
 from safetensors.torch import load_model, save_model
 
 from tunelab.config import TrainingConfig
-from tunelab.data.batching import LengthBucketBatchSampler, PaddingCollator
+from tunelab.data.batching import IGNORE_INDEX, LengthBucketBatchSampler, PaddingCollator
 from tunelab.data.encoding import EncodedDataset
 from tunelab.errors import ConfigError
 from tunelab.methods.base import Method
@@ -29,6 +30,12 @@ from tunelab.training.callbacks import Callback
 from tunelab.training.optim import build_optimizer, build_scheduler, resolve_precision
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+LAUNCHER_SIGNAL_ECHO_S = 3.0
+
+
+def _launched() -> bool:
+    """Started by torchrun or accelerate launch (which pass signals on to their workers)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_RANK" in os.environ
 
 
 @dataclass
@@ -53,14 +60,62 @@ class TrainState:
             setattr(self, key, value)
 
 
+def process_state() -> PartialState:
+    """accelerate's view of this process: alone, or one of several started by `torchrun` or
+    `accelerate launch` (the distributed process group is set up on the first call).
+
+    accelerate starts a CPU process group only when told to use the CPU (`accelerate launch
+    --cpu`); under a plain `torchrun` on a machine without GPUs it would quietly treat every
+    process as a separate single-process run, each training on all the data and writing its own
+    artifact. Several launched processes and no GPU backend therefore mean CPU processes on gloo.
+    """
+    cpu = parse_flag_from_env("ACCELERATE_USE_CPU")
+    state = PartialState(cpu=cpu)
+    world = get_int_from_env(["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1)
+    if state.distributed_type == DistributedType.NO and world > 1 and not cpu:
+        PartialState._reset_state()
+        state = PartialState(cpu=True)
+    return state
+
+
 def make_accelerator(precision: str, gradient_accumulation_steps: int = 1) -> Accelerator:
     # AcceleratorState is a process-wide singleton that refuses a second, different mixed-precision
     # setting; a library that trains several models in one process (tests, notebooks, search)
     # must start it afresh. The distributed PartialState is kept.
+    state = process_state()
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
-    mixed = resolve_precision(precision)
-    return Accelerator(mixed_precision=mixed, gradient_accumulation_steps=gradient_accumulation_steps)
+    mixed = resolve_precision(precision, state.device)
+    return Accelerator(
+        mixed_precision=mixed,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        cpu=state.distributed_type == DistributedType.MULTI_CPU,
+    )
+
+
+class WholeBatches(torch.utils.data.Sampler[list[int]]):
+    """A batch sampler as accelerate should shard it over several processes: as whole batches of
+    varying size.
+
+    accelerate's shard of a batch sampler that has a ``batch_size`` takes every batch to be full
+    except the last; the length-bucketed sampler shuffles its one short batch anywhere into the
+    epoch, where the shard would silently drop it together with a neighbour, and the processes
+    would run fewer steps than ``len()`` promises. Without ``batch_size`` accelerate deals whole
+    batches round-robin: every process gets ``ceil(batches / processes)`` of them, the missing
+    last ones taken again from the start of the epoch.
+    """
+
+    def __init__(self, batches: LengthBucketBatchSampler) -> None:
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.batches.set_epoch(epoch)
 
 
 def select_metric(task: Any, name: str | None) -> tuple[str, str]:
@@ -96,10 +151,13 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.state = TrainState()
         self.metric, self.direction = select_metric(task, config.metric if dev_set is not None else "loss")
-        self._stop_requested: str | None = None
+        self._stop_requested: str | None = None  # asked for on this process (callback or Ctrl-C)
         self._interrupted = False
+        self._interrupted_at = 0.0
+        self._stop: str | None = None  # the stop every process agreed on (see _agree_to_stop)
         self._start_time = time.perf_counter()
         self._start_samples = 0
+        self._pending_samples = 0
 
         set_seed(config.seed)
         self.accelerator = make_accelerator(config.precision, config.gradient_accumulation_steps)
@@ -109,8 +167,12 @@ class Trainer:
         # A private generator: creating a DataLoader iterator would otherwise draw from the global
         # RNG, and a resumed run (which creates its iterator mid-epoch) would see other dropout masks.
         loader_rng = torch.Generator().manual_seed(config.seed)
+        acc = self.accelerator
+        # Several processes: every one draws the same (seed, epoch) batch order and takes its own
+        # share of the batches (accelerate.prepare below), so each trains on different data.
+        batches = WholeBatches(self.train_sampler) if acc.num_processes > 1 else self.train_sampler
         train_loader = torch.utils.data.DataLoader(
-            train_set, batch_sampler=self.train_sampler, collate_fn=collator, generator=loader_rng
+            train_set, batch_sampler=batches, collate_fn=collator, generator=loader_rng
         )
         self.dev_set = dev_set
         dev_loader = None
@@ -118,12 +180,12 @@ class Trainer:
             dev_sampler = LengthBucketBatchSampler(dev_set.lengths, config.eval_batch_size, shuffle=False)
             dev_loader = torch.utils.data.DataLoader(dev_set, batch_sampler=dev_sampler, collate_fn=collator)
         optimizer = build_optimizer(model, learning_rate=config.learning_rate, weight_decay=config.weight_decay)
-        acc = self.accelerator
         self.model, self.optimizer, self.train_loader = acc.prepare(model, optimizer, train_loader)
         self.dev_loader = acc.prepare(dev_loader) if dev_loader is not None else None
         self.loss_fn = loss_fn.to(acc.device)
         # One optimizer step per `gradient_accumulation_steps` batches; accelerate also steps at the
-        # end of every epoch, so a trailing partial accumulation is not lost.
+        # end of every epoch, so a trailing partial accumulation is not lost. `len(train_loader)` is
+        # this process's share of the batches, the same on every process.
         self.steps_per_epoch = max(1, math.ceil(len(self.train_loader) / config.gradient_accumulation_steps))
         self.total_steps = max(1, math.ceil(self.steps_per_epoch * config.epochs))
         # The scheduler is stepped by hand once per optimizer step, so it is not handed to prepare().
@@ -152,13 +214,35 @@ class Trainer:
 
     # -- control -------------------------------------------------------------------------------
     def request_stop(self, reason: str) -> None:
+        """Ask to stop after the current optimizer step (every process stops there, see _agree_to_stop)."""
         self._stop_requested = reason
 
     def _on_signal(self, signum, frame) -> None:
-        if self._interrupted:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        self._interrupted = True
+        if self._interrupted:
+            # torchrun and accelerate launch pass a Ctrl-C on to their workers, which also got it
+            # from the terminal: a copy within seconds is the same Ctrl-C, not a second one.
+            if _launched() and time.monotonic() - self._interrupted_at < LAUNCHER_SIGNAL_ECHO_S:
+                return
+            raise KeyboardInterrupt  # a second Ctrl-C stops at once
+        self._interrupted, self._interrupted_at = True, time.monotonic()
         self.request_stop("interrupted")
+
+    def _agree_to_stop(self) -> bool:
+        """Whether to stop now. Every process must leave the loop at the same optimizer step (a
+        process that stops alone leaves the others waiting for its gradients forever), and a
+        Ctrl-C or a callback reaches the processes at different moments; so they compare notes
+        here, once per optimizer step, and a stop asked for by any one of them stops them all.
+        Only the agreed value (`self._stop`) decides anything."""
+        requested, interrupted = self._stop_requested is not None, self._interrupted
+        if self.accelerator.num_processes > 1:
+            flags = torch.tensor([int(requested), int(interrupted)], device=self.accelerator.device)
+            flags = self.accelerator.reduce(flags, reduction="sum")
+            requested, interrupted = bool(flags[0].item()), bool(flags[1].item())
+        if interrupted:
+            self._stop = "interrupted"
+        elif requested:
+            self._stop = self._stop_requested or "stopped by another process"
+        return self._stop is not None
 
     def _call(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:
@@ -172,11 +256,15 @@ class Trainer:
         self.accelerator.wait_for_everyone()
 
     def load_weights(self, path: Path) -> None:
-        load_model(self.accelerator.unwrap_model(self.model), str(path), device=str(self.accelerator.device))
+        device = self.accelerator.device  # CPU processes have devices "cpu:0", "cpu:1": safetensors wants "cpu"
+        device_name = "cpu" if device.type == "cpu" else str(device)
+        load_model(self.accelerator.unwrap_model(self.model), str(path), device=device_name)
 
     def save_checkpoint(self) -> None:
-        # accelerate writes weights, optimizer, scheduler, RNG states and our TrainState.
+        # accelerate writes weights, optimizer, scheduler and our TrainState from the main process,
+        # and every process's RNG states. Nobody goes on (or exits) until all of it is written.
         self.accelerator.save_state(str(self.checkpoint_dir))
+        self.accelerator.wait_for_everyone()
 
     def load_checkpoint(self, path: Path | None = None) -> None:
         self.accelerator.load_state(str(path or self.checkpoint_dir))
@@ -191,22 +279,25 @@ class Trainer:
         if resume:
             self.load_checkpoint()
         state = self.state
-        self._stop_requested = None
+        self._stop_requested, self._interrupted, self._stop = None, False, None
         self._start_samples, self._start_time = state.samples_seen, time.perf_counter()
+        self._pending_samples = 0
         handler_installed = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, self._on_signal) if handler_installed else None
         self._call("on_train_begin")
         try:
-            while state.global_step < self.total_steps and self._stop_requested is None:
+            while state.global_step < self.total_steps and self._stop is None:
                 self._run_epoch()
         finally:
             if handler_installed:
                 signal.signal(signal.SIGINT, previous)
-        if self._interrupted:
+        # Decided on the agreed stop, not on this process's flags: a Ctrl-C that arrived after the
+        # last agreement is ignored everywhere rather than checkpointed on one process only.
+        if self._stop == "interrupted":
             state.stop_reason = "interrupted"
             self.save_checkpoint()
-        elif self._stop_requested:
-            state.stop_reason = self._stop_requested
+        elif self._stop:
+            state.stop_reason = self._stop
         else:
             state.stop_reason = "completed"
         self._call("on_train_end")
@@ -236,13 +327,14 @@ class Trainer:
                 if acc.sync_gradients:  # e.g. AdaLoRA's rank allocator: needs the gradients
                     self.method.after_optimizer_step(acc.unwrap_model(self.model), state.global_step)
                 self.optimizer.zero_grad(set_to_none=True)
-            state.samples_seen += len(batch["labels"]) * acc.num_processes
+            self._pending_samples += len(batch["labels"])
             if not acc.sync_gradients:
                 continue
             self.scheduler.step()
             state.global_step += 1
             state.batches_in_epoch = batches
-            logs = {"loss": float(loss.detach()), "learning_rate": self.scheduler.get_last_lr()[0]}
+            loss_value = self._sync_step_figures(loss)
+            logs = {"loss": loss_value, "learning_rate": self.scheduler.get_last_lr()[0]}
             self._call("on_step_end", logs)
             end_of_epoch = batches >= len(self.train_loader)
             if end_of_epoch:
@@ -253,11 +345,26 @@ class Trainer:
             )
             if due or state.global_step >= self.total_steps:
                 self.evaluate_and_notify()
-            if self._stop_requested or state.global_step >= self.total_steps:
+            if self._agree_to_stop() or state.global_step >= self.total_steps:
                 return
         if state.batches_in_epoch:  # loader exhausted on a rank with fewer batches
             state.epoch += 1
             state.batches_in_epoch = 0
+
+    def _sync_step_figures(self, loss: torch.Tensor) -> float:
+        """The loss to log (the mean over processes of their last micro-batch's loss) and the
+        samples every process has trained on since the last optimizer step, added to
+        ``samples_seen``: the same figures on every process."""
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            self.state.samples_seen += self._pending_samples
+            self._pending_samples = 0
+            return float(loss.detach())
+        figures = torch.stack([loss.detach().float(), torch.tensor(float(self._pending_samples), device=loss.device)])
+        figures = acc.reduce(figures, reduction="sum")
+        self.state.samples_seen += int(round(figures[1].item()))
+        self._pending_samples = 0
+        return figures[0].item() / acc.num_processes
 
     def evaluate_and_notify(self) -> dict[str, Any]:
         state = self.state
@@ -286,7 +393,12 @@ class Trainer:
     @torch.inference_mode()
     def predict_outputs(self, loader, dataset: EncodedDataset) -> tuple[list[np.ndarray], float]:
         """Per-item logits in dataset order (token-level ones cut to the item's length), and the
-        mean loss. Works across processes: outputs are padded, gathered and put back in order."""
+        mean loss over the items.
+
+        Several processes: each runs its share of the batches; logits, item indices and labels are
+        gathered with ``gather_for_metrics`` (which drops the items repeated to even out the last
+        batches) and the loss is computed on the gathered batch, so every process gets the same
+        outputs and loss, those of one process evaluating the whole set."""
         acc = self.accelerator
         was_training = self.model.training
         self.model.eval()
@@ -294,17 +406,20 @@ class Trainer:
         loss_sum, count = 0.0, 0
         for batch in loader:
             logits = self._forward(batch).float()
-            if "labels" in batch:
-                loss_sum += float(self.loss_fn(logits, batch["labels"])) * len(logits)
-                count += len(logits)
-            if logits.dim() == 3:  # token-level: widths differ between ranks
+            labels = batch.get("labels")
+            if logits.dim() == 3:  # token-level: widths differ between processes
                 logits = acc.pad_across_processes(logits, dim=1)
-            logits, index = acc.gather_for_metrics((logits, batch["index"]))
+                if labels is not None:
+                    labels = acc.pad_across_processes(labels, dim=1, pad_index=IGNORE_INDEX)
+            gathered = acc.gather_for_metrics((logits, batch["index"]) + ((labels,) if labels is not None else ()))
+            logits, index = gathered[0], gathered[1]
+            if labels is not None and len(logits):
+                loss_sum += float(self.loss_fn(logits, gathered[2])) * len(logits)
+                count += len(logits)
             for row, i in zip(logits.cpu().numpy(), index.tolist()):
                 outputs[i] = row[: dataset.lengths[i]] if row.ndim == 2 else row
         self.model.train(was_training)
         mean_loss = loss_sum / count if count else float("nan")
-        # DDP: the loss is this rank's mean; the metrics use every rank's gathered logits.
         return outputs, mean_loss  # type: ignore[return-value]
 
     def evaluate(self) -> dict[str, Any]:
