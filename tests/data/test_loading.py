@@ -43,6 +43,7 @@ def test_csv_to_examples(tmp_path):
             Example("  hi there ", label="greet", source=str(path), line=2),  # text as written, label stripped
             Example("two\nlines", label="other", source=str(path), line=3),
         ],
+        header=True,
     )
 
 

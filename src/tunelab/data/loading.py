@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tunelab.data.columns import resolve_columns
+from tunelab.data.columns import NO_HEADER_HINT, guess_header, resolve_columns
 from tunelab.data.example import Example
 from tunelab.data.labels import check_known_labels, detect_labels
-from tunelab.data.readers import READERS, Record, detect_format, json_type, read_text
+from tunelab.data.readers import READERS, CsvReader, Record, detect_format, json_type, positions, read_text
 from tunelab.data.split import split_examples
 from tunelab.errors import ConfigError, DataError
 
@@ -18,11 +19,16 @@ if TYPE_CHECKING:
     from tunelab.config import DataConfig
 
 _MULTI_LABEL_HINT = "set task.multi_label: true for multi-label data"
+HEADER_SETTINGS = ("auto", "yes", "no")
 
 
 @dataclass
 class LoadedFile:
-    """One file's examples and the columns they were read from."""
+    """One file's examples and the columns they were read from.
+
+    ``header`` says whether a CSV/TSV file's first row was read as its header (None for JSONL).
+    Without a header the column names are positions: ``text_column == "0"`` is the first column.
+    """
 
     path: Path
     format: str
@@ -30,6 +36,7 @@ class LoadedFile:
     text_pair_column: str | None
     label_column: str | None
     examples: list[Example]
+    header: bool | None = None
 
 
 @dataclass
@@ -45,6 +52,8 @@ class Splits:
     dev_source: Literal["file", "split", "none"]
     test_source: Literal["file", "split", "none"]
     files: dict[str, str] = field(default_factory=dict)
+    header: bool | None = None
+    """Whether train's first row is its header (None for JSONL); False: the columns are positions."""
 
 
 def _text(record: Record, column: str, path: Path) -> str:
@@ -124,17 +133,41 @@ def read_examples(
     multi_label: bool = False,
     encoding: str = "utf-8",
     require_labels: bool = True,
+    header: str | bool | None = "auto",
+    known_labels: Collection[str] = (),
 ) -> LoadedFile:
-    """Read one CSV, TSV or JSONL file. Columns left as None are detected from the header."""
+    """Read one CSV, TSV or JSONL file. Columns left as None are detected from the header.
+
+    ``header`` (CSV/TSV): "yes", the first row is the header; "no", every row is data and the
+    columns are named by position ("0", "1", ...) and detected from their content; "auto" decides
+    from the first row (see :func:`tunelab.data.columns.guess_header`). ``known_labels`` are labels
+    already known (from train, or a trained model): a first row whose label is one of them is data.
+    """
     path = Path(path)
     if format != "auto" and format not in READERS:
         raise DataError(f"unknown format '{format}'; data.format must be auto, {', '.join(READERS)}", path)
     if multi_label and not label_separator:
         raise ConfigError("data.label_separator must not be empty for multi-label data")
+    setting = header_setting(header)
     text = read_text(path, encoding)  # first, so a mistyped path says "file not found", not "unknown extension"
     if format == "auto":
         format = detect_format(path)
-    table = READERS[format]().read(text, path)
+    reader = READERS[format]()
+    if isinstance(reader, CsvReader):
+        rows = reader.parse(text, path)
+        has_header = setting == "yes"
+        if setting == "auto":
+            has_header = guess_header(
+                [row for _, row in rows.rows],
+                configured=(text_column, text_pair_column, label_column),
+                text_column=text_column,
+                label_column=label_column,
+                known_labels=known_labels,
+                label_parts=partial(_label_parts, separator=label_separator) if multi_label else None,
+            ).header
+        table = reader.table(rows, header=has_header, hint=f"; {NO_HEADER_HINT}" if setting == "auto" else "")
+    else:
+        table = reader.read(text, path)  # JSONL: every object names its fields
     columns = resolve_columns(
         table.columns,
         path=path,
@@ -143,6 +176,9 @@ def read_examples(
         text_pair_column=text_pair_column,
         label_column=label_column,
         require_labels=require_labels,
+        # A header that only numbers the columns (pandas' for unnamed ones) names nothing: detect by content.
+        header=table.header and table.columns != positions(len(table.columns)),
+        rows=(record.values for record in table.records),
     )
     examples = [
         Example(
@@ -161,7 +197,33 @@ def read_examples(
         )
         for record in table.records
     ]
-    return LoadedFile(path, format, columns.text, columns.text_pair, columns.label, examples)
+    header_read = table.header if isinstance(reader, CsvReader) else None
+    return LoadedFile(path, format, columns.text, columns.text_pair, columns.label, examples, header_read)
+
+
+def header_setting(value: str | bool | None) -> str:
+    """"auto", "yes" or "no" from the config value (YAML reads a bare yes/no as a boolean)."""
+    if value is None:
+        return "auto"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value in HEADER_SETTINGS:
+        return value
+    raise ConfigError(f"data.header must be auto, yes or no, not {value!r}")
+
+
+def _label_parts(value: str, separator: str) -> list[str]:
+    return [part.strip() for part in value.split(separator) if part.strip()]
+
+
+def _label_set(examples: list[Example]) -> set[str]:
+    labels: set[str] = set()
+    for example in examples:
+        if isinstance(example.label, tuple):
+            labels.update(example.label)
+        elif example.label is not None:
+            labels.add(example.label)
+    return labels
 
 
 def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
@@ -178,6 +240,7 @@ def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
         label_separator=data_config.label_separator,
         multi_label=multi_label,
         encoding=data_config.encoding,
+        header=data_config.header,
     )
     train_file = read(
         data_config.train,
@@ -186,6 +249,8 @@ def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
         label_column=data_config.label_column,
     )
     files = {"train": str(train_file.path)}
+    # Dev/test files are read with train's columns; train's labels tell their first row is data.
+    train_labels = _label_set(train_file.examples)
     loaded: dict[str, list[Example]] = {}
     for name in ("dev", "test"):
         path = getattr(data_config, name)
@@ -195,6 +260,7 @@ def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
                 text_column=train_file.text_column,
                 text_pair_column=train_file.text_pair_column,
                 label_column=train_file.label_column,
+                known_labels=train_labels,
             ).examples
             files[name] = str(path)
 
@@ -243,4 +309,5 @@ def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
         dev_source=sources["dev"],
         test_source=sources["test"],
         files=files,
+        header=train_file.header,
     )

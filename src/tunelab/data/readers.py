@@ -36,12 +36,35 @@ class Record:
 
 @dataclass(slots=True)
 class Table:
-    """What a reader returns. ``columns`` is the header (CSV/TSV) or the first object's keys (JSONL)."""
+    """What a reader returns. ``columns`` is the header (CSV/TSV), the positions "0", "1", ... of a
+    CSV/TSV file read without a header, or the first object's keys (JSONL). ``header_line`` is the
+    line of the header row, None when there is none."""
 
     path: Path
     columns: list[str]
-    header_line: int
+    header_line: int | None
     records: list[Record] = field(default_factory=list)
+    header: bool = True
+
+
+@dataclass(slots=True)
+class Rows:
+    """A CSV/TSV file cut into rows, before deciding whether the first row is a header.
+
+    ``rows`` holds each non-blank row with the 1-based line it starts on. A parse error is kept in
+    ``error`` and raised by :meth:`CsvReader.table` after the rows before it are checked, so the
+    first problem in the file is the one reported.
+    """
+
+    path: Path
+    rows: list[tuple[int, list[str]]]
+    error: DataError | None = None
+    note: str = ""  # how the rows were cut, when it is not the usual way; added to field-count errors
+
+
+def positions(width: int) -> list[str]:
+    """Column names of a file without a header: "0", "1", ... (what ``data.text_column`` names)."""
+    return [str(i) for i in range(width)]
 
 
 def detect_format(path: str | Path) -> str:
@@ -112,57 +135,100 @@ class Reader:
 
 
 class CsvReader(Reader):
-    """Comma-separated values with a header row, read with the stdlib csv module."""
+    """Comma-separated values, read with the stdlib csv module; the first row is the header unless
+    ``header=False`` (whether it is one is decided by :mod:`tunelab.data.loading`)."""
 
     name: ClassVar[str] = "csv"
     delimiter: ClassVar[str] = ","
+    # Plain TSV (GLUE, CLUE, ...) writes quotes as ordinary characters and never quotes a field;
+    # such a file is read line by line when it is not valid quoted TSV.
+    plain_fallback: ClassVar[bool] = False
 
-    def read(self, text: str, path: str | Path) -> Table:
-        path = Path(path)
+    def read(self, text: str, path: str | Path, header: bool = True) -> Table:
+        """Parse and build the table; without ``header`` the columns are named by position."""
+        return self.table(self.parse(text, path), header=header)
+
+    def parse(self, text: str, path: str | Path) -> Rows:
+        """Cut the text into rows (quoted fields may span lines); blank lines are skipped.
+
+        A TSV file that is not valid quoted TSV (a field starting with '"' that is not a quoted
+        field) is plain TSV: it is read again with quotes as ordinary characters, one row a line,
+        if that reads without error.
+        """
+        rows = self._parse(text, Path(path), csv.QUOTE_MINIMAL)
+        if rows.error is not None and self.plain_fallback:
+            plain = self._parse(text, Path(path), csv.QUOTE_NONE)
+            if plain.error is None:
+                plain.note = (
+                    f"; quotes are read as plain characters, one row a line, because the file is not valid "
+                    f"quoted {self.name.upper()} (line {rows.error.line}: {rows.error.message})"
+                )
+                return plain
+        return rows
+
+    def _parse(self, text: str, path: Path, quoting: int) -> Rows:
         # newline="" lets csv see the raw line endings, so quoted fields may contain CRLF.
         # strict=True turns `"a"b` and an unclosed quote into errors instead of silently merged data.
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter, strict=True)
-        table: Table | None = None
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter, strict=True, quoting=quoting)
+        rows = Rows(path, [])
         start = 1
         try:
             for row in reader:
                 line, start = start, reader.line_num + 1
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue  # blank line
-                if table is None:
-                    table = Table(path, self._header(row, path, line), line)
-                    continue
-                if len(row) != len(table.columns):
-                    raise DataError(
-                        f"expected {len(table.columns)} fields, found {len(row)}"
-                        f"{self._field_hint(row, len(table.columns))}",
-                        path,
-                        line,
-                    )
-                table.records.append(Record(line, dict(zip(table.columns, row))))
+                rows.rows.append((line, row))
         except csv.Error as exc:
-            raise DataError(self._explain(exc, start), path, start) from None
-        if table is None:
+            rows.error = DataError(self._explain(exc, start), path, start)
+        return rows
+
+    def table(self, rows: Rows, *, header: bool = True, hint: str = "") -> Table:
+        """Records from parsed rows. With ``header`` the first row names the columns; without it
+        every row is data and the columns are "0", "1", ... as wide as the first row. ``hint`` is
+        added to errors about the header row (e.g. how to read the file without one)."""
+        path = rows.path
+        if not rows.rows:
+            if rows.error is not None:
+                raise rows.error
             raise DataError("file is empty", path)
+        first_line, first = rows.rows[0]
+        if header:
+            table = Table(path, self._header(first, path, first_line, hint), first_line)
+            data = rows.rows[1:]
+            width_note = ""
+        else:
+            table = Table(path, positions(len(first)), None, header=False)
+            data = rows.rows
+            width_note = f" (as many as the first row, line {first_line}; the file has no header)"
+        width = len(table.columns)
+        for line, row in data:
+            if len(row) != width:
+                hint = self._field_hint(row, width, plain=bool(rows.note))
+                raise DataError(f"expected {width} fields, found {len(row)}{width_note}{hint}{rows.note}", path, line)
+            table.records.append(Record(line, dict(zip(table.columns, row))))
+        if rows.error is not None:
+            raise rows.error
         if not table.records:
-            raise DataError(f"file has a header but no rows (header: {', '.join(table.columns)})", path)
+            raise DataError(f"file has a header but no rows (header: {', '.join(table.columns)}){hint}", path)
         return table
 
-    def _header(self, row: list[str], path: Path, line: int) -> list[str]:
+    def _header(self, row: list[str], path: Path, line: int, hint: str = "") -> list[str]:
         seen: set[str] = set()
         for name in row:
             # A dict record would keep only the last of two same-named columns, losing data silently.
             if name in seen:
-                raise DataError(f"the header names column '{name}' twice; column names must be unique", path, line)
+                raise DataError(
+                    f"the header names column '{name}' twice; column names must be unique{hint}", path, line
+                )
             seen.add(name)
         return row
 
-    def _field_hint(self, row: list[str], expected: int) -> str:
+    def _field_hint(self, row: list[str], expected: int, plain: bool = False) -> str:
         if len(row) <= expected:
             return ""
         if self.delimiter == ",":
             return '; quote fields that contain commas, e.g. "Hello, world"'
-        return "; a field contains a tab: remove it or quote the field"
+        return "; a field contains a tab: remove it" + ("" if plain else " or quote the field")
 
     def _explain(self, exc: csv.Error, line: int) -> str:
         message = str(exc)
@@ -180,10 +246,11 @@ class CsvReader(Reader):
 
 
 class TsvReader(CsvReader):
-    """Tab-separated values with a header row."""
+    """Tab-separated values; like :class:`CsvReader`."""
 
     name: ClassVar[str] = "tsv"
     delimiter: ClassVar[str] = "\t"
+    plain_fallback: ClassVar[bool] = True
 
 
 class JsonlReader(Reader):
