@@ -10,7 +10,9 @@ from transformers import AutoModelForTokenClassification, PreTrainedModel, PreTr
 
 from tunelab.config import DataConfig, ModelConfig, TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
-from tunelab.data.ner_encoding import NerEncoded, encode_words, to_words, word_outputs
+from tunelab.data.ner_encoding import (
+    NerEncoded, continued_tag, covering_words, encode_words, to_words, word_outputs,
+)
 from tunelab.data.ner_example import NerExample
 from tunelab.data.ner_loading import NerSplits, check_known_types, entity_types, load_ner_splits
 from tunelab.data.ner_readers import read_ner_file
@@ -82,7 +84,7 @@ class TokenClassificationTask:
 
     def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel:
         return load_with_head(
-            self.model_class, resolved, model_config, num_labels=len(self.labels),
+            self.model_class, resolved, model_config, kind="token", num_labels=len(self.labels),
             id2label=dict(enumerate(self.labels)), label2id=dict(self.tag2id),
         )
 
@@ -122,12 +124,16 @@ class TokenClassificationTask:
     # -- outputs -------------------------------------------------------------------------------
     def _word_tags(self, encoded: NerEncoded, outputs: Sequence[np.ndarray]) -> tuple[list[list[str]], list[list[float]]]:
         """Predicted IOB2 tags per word (made valid: an I- that continues nothing starts an entity)
-        and each word's probability of its tag."""
+        and each word's probability of its tag. A word inside a piece that started in an earlier
+        word (offsets alignment: "国" of the piece "中国") continues that word: I-X after B-X or
+        I-X, O after O, with its score."""
         tags, scores = [], []
-        for rows in word_outputs(encoded, outputs):
+        for rows, covers in zip(word_outputs(encoded, outputs), covering_words(encoded)):
             seq_tags, seq_scores, previous = [], [], "O"
-            for row in rows:
-                if row is None:  # a word the tokenizer dropped (e.g. a control character)
+            for row, cover in zip(rows, covers):
+                if row is None and cover is not None:
+                    tag, score = continued_tag(seq_tags[cover]), seq_scores[cover]
+                elif row is None:  # a word the tokenizer dropped (e.g. a control character)
                     tag, score = "O", 1.0
                 else:
                     shifted = np.exp(row - row.max())
