@@ -113,3 +113,70 @@ def write_conll(path: Path, sentences) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in sentences) + "\n", encoding="utf-8")
     return path
+
+
+# -- Chinese toy data and tiny decoders -------------------------------------------------------
+ZH_CUES = {
+    "正面": ["很好", "满意", "喜欢", "推荐", "干净"],
+    "负面": ["很差", "失望", "讨厌", "退货", "太吵"],
+}
+ZH_FILLER = ["酒店", "房间", "服务", "早餐", "价格", "这次", "我们", "觉得", "非常", "还是", "，", "。", "！"]
+ZH_PEOPLE = ["张伟", "李娜", "王小明", "高勇", "刘洋", "陈静"]
+ZH_PLACES = ["北京", "上海", "杭州", "深圳", "武汉", "成都"]
+
+
+def make_zh_texts(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """Chinese reviews (no spaces, full-width punctuation) whose label is given by cue words."""
+    rng = random.Random(seed)
+    labels = list(ZH_CUES)
+    rows = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        parts = rng.sample(ZH_FILLER, rng.randint(2, 6)) + rng.sample(ZH_CUES[label], 2)
+        rng.shuffle(parts)
+        rows.append(("".join(parts), label))
+    return rows
+
+
+def make_zh_ner_sentences(n: int, seed: int = 0) -> list[list[tuple[str, str]]]:
+    """Character-level Chinese NER (one character a token, IOB2): '高勇在北京工作。'."""
+    rng = random.Random(seed)
+    sentences = []
+    for _ in range(n):
+        person, place = rng.choice(ZH_PEOPLE), rng.choice(ZH_PLACES)
+        chars = [(c, "B-PER" if i == 0 else "I-PER") for i, c in enumerate(person)]
+        chars += [(c, "O") for c in rng.choice(["在", "去了", "来自"])]
+        chars += [(c, "B-LOC" if i == 0 else "I-LOC") for i, c in enumerate(place)]
+        chars += [(c, "O") for c in rng.choice(["工作。", "出差！", "，很开心。", ""])]
+        sentences.append(chars)
+    return sentences
+
+
+def build_tiny_decoder(directory: Path, *, family: str = "gemma3", tokenizer_style: str = "byte_level", seed: int = 0) -> Path:
+    """A 2-layer, 32-wide random decoder-only model (Gemma 3 or Llama architecture) saved like a
+    causal-LM checkpoint, with a small real BPE tokenizer trained in code (tests/decoder_helpers.py)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from decoder_helpers import build_decoder_tokenizer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    build_decoder_tokenizer(directory, style=tokenizer_style)
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    common = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
+                  pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                  eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(seed)
+    if family == "gemma3":
+        from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+        model = Gemma3ForCausalLM(Gemma3TextConfig(head_dim=16, sliding_window=64, **common))
+    elif family == "llama":
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        model = LlamaForCausalLM(LlamaConfig(**common))
+    else:
+        raise ValueError(f"unknown decoder family {family}")
+    model.save_pretrained(directory)
+    return directory

@@ -35,6 +35,17 @@ class ModelConfig(Section):
         None, ge=0.0, lt=1.0, description="Override the backbone's hidden and attention dropout."
     )
     classifier_dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Dropout before the head.")
+    head: Literal["auto", "transformers", "tunelab"] = Field(
+        "auto",
+        description="auto: transformers' task class when the architecture has one, else tunelab's generic head "
+        "(any AutoModel: encoders and decoders); transformers or tunelab: that one.",
+    )
+    pooling: Literal["auto", "cls", "mean", "last"] = Field(
+        "auto",
+        description="Text classification with tunelab's head: first token, mean, or last non-padding token; "
+        "auto: last for decoder-only models, first for encoders. A value other than the architecture's own "
+        "selects tunelab's head.",
+    )
 
 
 class SplitConfig(Section):
@@ -48,9 +59,22 @@ class DataConfig(Section):
     dev: Path | None = Field(None, description="Dev file; carved from train when absent.")
     test: Path | None = Field(None, description="Test file; optional.")
     format: Literal["auto", "csv", "tsv", "jsonl", "conll", "cluener"] = "auto"
-    text_column: str | None = Field(None, description="Detected when absent (text, sentence, content, ...).")
+    header: Literal["auto", "yes", "no"] = Field(
+        "auto",
+        description="CSV/TSV: is the first row a header? yes; no: every row is data, columns are named by "
+        'position ("0", "1", ...), the text column is the one with the longest values and the label column the '
+        "other one with the fewest distinct values (a pair column only when named); auto: a header when the first "
+        "row names a known (text, label, ...) or configured column, no header when the first row is clearly data "
+        "(its label also occurs further down, or is a label of train), else a header. "
+        "YAML's bare yes/no/true/false work. JSONL files ignore it.",
+    )
+    text_column: str | None = Field(
+        None, description='Detected when absent (text, sentence, content, ...); a position ("0") without a header.'
+    )
     text_pair_column: str | None = Field(None, description="Second text of a sentence pair; optional.")
-    label_column: str | None = Field(None, description="Detected when absent (label, category, intent, ...).")
+    label_column: str | None = Field(
+        None, description='Detected when absent (label, category, intent, ...); a position ("1") without a header.'
+    )
     label_separator: str = Field("|", description="Separates labels in one field for multi-label CSV/TSV.")
     encoding: str = "utf-8"
     token_column: int = Field(0, description="Token classification: column of the token in CoNLL files.")
@@ -60,6 +84,24 @@ class DataConfig(Section):
     )
     repair_tags: bool = Field(False, description="Token classification: repair invalid tag sequences instead of failing.")
     split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @field_validator("header", mode="before")
+    @classmethod
+    def _header_words(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `header: no` as False and `yes` as True.
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return "yes" if value.strip().lower() == "true" else "no"
+        return value
+
+    @field_validator("text_column", "text_pair_column", "label_column", mode="before")
+    @classmethod
+    def _position_as_name(cls, value: Any) -> Any:
+        # `text_column: 0` in YAML is an int; columns of a file without a header are named "0", "1", ...
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
 
 
 class TextClassificationConfig(Section):
@@ -204,6 +246,10 @@ class TrainingConfig(Section):
     length_buckets: bool = Field(True, description="Batch texts of similar length together (less padding).")
     log_every: int = Field(20, ge=1, description="Optimizer steps between loss log lines.")
     num_threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: torch's choice.")
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute each layer's activations in the backward pass instead of keeping them: "
+        "much less memory for long texts and large models, about a third more compute."
+    )
     tensorboard: bool = True
 
 

@@ -8,9 +8,11 @@ matplotlib is imported lazily so that importing :mod:`tunelab.evaluation` stays 
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from numbers import Real
 from pathlib import Path
@@ -33,6 +35,39 @@ _MAX_TICK_CHARS = 32
 _LOSS_KEYS = ("loss", "eval_loss")
 
 
+# Fonts that cover Chinese/Japanese/Korean, tried in order when matplotlib's default (DejaVu Sans,
+# Latin only) would draw CJK labels as empty boxes.
+_CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
+              "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Arial Unicode MS", "Noto Sans CJK JP")
+
+
+@functools.lru_cache(maxsize=1)
+def _cjk_font() -> str | None:
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return next((name for name in _CJK_FONTS if name in installed), None)
+
+
+def _with_fonts(plot):
+    """Render with a CJK-capable font first in the fallback list when one is installed; without one,
+    CJK glyphs still come out as boxes, and matplotlib's per-glyph warnings are silenced."""
+
+    @functools.wraps(plot)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        font = _cjk_font()
+        settings = {"font.family": ["sans-serif"],
+                    "font.sans-serif": [font, *matplotlib.rcParams["font.sans-serif"]]} if font else {}
+        with matplotlib.rc_context(settings), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+            return plot(*args, **kwargs)
+
+    return wrapper
+
+
+@_with_fonts
 def plot_confusion_matrix(
     matrix: Sequence[Sequence[float]] | np.ndarray,
     labels: Sequence[str],
@@ -91,6 +126,7 @@ def plot_confusion_matrix(
     return _save(fig, path)
 
 
+@_with_fonts
 def plot_multilabel_counts(
     per_label_confusion: Mapping[str, Mapping[str, int]],
     path: str | os.PathLike[str],
@@ -128,6 +164,7 @@ def plot_multilabel_counts(
     return _save(fig, path)
 
 
+@_with_fonts
 def plot_training_curves(
     history: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
 ) -> Path | None:

@@ -32,7 +32,9 @@ class TorchBackend:
     def from_artifact(cls, path: Path, task, meta: dict[str, Any], device: str | None = None) -> "TorchBackend":
         method_meta = meta.get("method") or {"stored": "full_model"}
         if method_meta.get("stored", "full_model") == "full_model":
-            return cls(task.model_class.from_pretrained(path, local_files_only=True), device)
+            from tunelab.tasks.backbone import load_trained
+
+            return cls(load_trained(task.model_class, path), device)
         # Only the trained weights are here: rebuild the base model it refers to, then restore them.
         from tunelab.config import ModelConfig, parse_method_config
         from tunelab.methods import build_method

@@ -18,7 +18,10 @@ from tunelab.registry import METHODS
 
 # (attention output projection, feed-forward output projection) inside one layer, per family.
 _PROJECTIONS = {"distilbert": ("attention.out_lin", "ffn.lin2")}
-_DEFAULT = ("attention.output.dense", "output.dense")  # BERT, RoBERTa, ELECTRA, DeBERTa, XLM-R, ...
+_CANDIDATES = (
+    ("attention.output.dense", "output.dense"),  # BERT, RoBERTa, ELECTRA, DeBERTa, XLM-R, MPNet, ...
+    ("self_attn.o_proj", "mlp.down_proj"),  # decoders: Llama, Gemma, Qwen2, Mistral, Phi-3, ...
+)
 _ACTIVATIONS = {"relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "tanh": torch.nn.Tanh}
 
 
@@ -54,6 +57,16 @@ def _replace(root: torch.nn.Module, dotted: str, make) -> None:
     setattr(parent, child, make(getattr(parent, child)))
 
 
+def _layout(layer: torch.nn.Module) -> tuple[str, str]:
+    """The first known (attention, feed-forward) projection pair the layer has; the first pair
+    otherwise, so the error below names what was looked for."""
+    names = {name for name, _ in layer.named_modules()}
+    for pair in _CANDIDATES:
+        if all(place in names for place in pair):
+            return pair
+    return _CANDIDATES[0]
+
+
 @METHODS.register("adapter")
 class AdapterMethod(PartialWeightsMethod):
     name = "adapter"
@@ -61,11 +74,12 @@ class AdapterMethod(PartialWeightsMethod):
 
     def apply(self, model: torch.nn.Module, head_modules: list[str]) -> torch.nn.Module:
         model_type = getattr(model.config, "model_type", "")
-        attention, feed_forward = _PROJECTIONS.get(model_type, _DEFAULT)
+        layers = encoder_layers(model)
+        attention, feed_forward = _PROJECTIONS.get(model_type) or _layout(layers[0])
         places = [feed_forward] + ([attention] if self.config.style == "houlsby" else [])
         for param in model.parameters():
             param.requires_grad = False
-        for layer in encoder_layers(model):
+        for layer in layers:
             for place in places:
                 try:
                     projection = layer.get_submodule(place)

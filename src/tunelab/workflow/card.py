@@ -38,8 +38,17 @@ def render_model_card(meta: dict[str, Any], report: dict[str, Any]) -> str:
     where = report.get("evaluated_on") or {}
     files = "\n".join(f"- {name}: `{info['path']}` (sha256 `{info['sha256'][:16]}…`)" for name, info in data["files"].items())
     config = meta["config"]
+    licence = model.get("licence")
+    licence_line = f"license: other\nlicense_name: {licence}\n" if licence else ""
+    licence_section = (
+        f"## Licence\n\nThe base model `{model['base']}` is distributed under the {licence}; this fine-tuned model is a "
+        "derivative and the same terms apply to its use and redistribution. "
+        + (f"Copies of the terms are in this directory ({', '.join(f'`{f}`' for f in model.get('licence_files', []))}).\n\n"
+           if model.get("licence_files") else "\n\n")
+        if licence else ""
+    )
     return f"""---
-library_name: transformers
+{licence_line}library_name: transformers
 pipeline_tag: {_PIPELINE_TAGS.get(task, task)}
 base_model: {model['base']}
 tags: [tunelab, {task}]
@@ -83,7 +92,7 @@ model.predict(["some text"])  # label names, or entities with character offsets
 
 The full configuration, data fingerprints and library versions are in `tunelab.json`.
 
-## Limitations
+{licence_section}## Limitations
 
 The model only knows the labels above and the kind of text it was trained on; check it on your
 own data before relying on it. The licence of the base model and of the training data apply to

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import resource
 import shutil
 import time
@@ -30,10 +31,12 @@ from tunelab.data.batching import PaddingCollator
 from tunelab.errors import TunelabError
 from tunelab.inference.predictor import Predictor
 from tunelab.methods import build_method, parameter_counts
+from tunelab.models.heads import HEAD_CLASSES
 from tunelab.models.resolve import resolve_model
 from tunelab.tasks import task_class
+from tunelab.tasks.backbone import ensure_padding
 from tunelab.training.callbacks import BestModel, Checkpoint, EarlyStopping, JsonlLogger, ProgressBar, TensorBoardLogger
-from tunelab.training.loop import Trainer, select_metric
+from tunelab.training.loop import Trainer, process_state, select_metric
 from tunelab.workflow.card import write_model_card
 from tunelab.workflow.report import build_report, print_report, write_report_files
 
@@ -64,6 +67,8 @@ def train(
 ) -> TrainResult:
     """Train, evaluate and save an artifact. Nothing is written to ``output_dir`` unless the run succeeds."""
     console = console or Console(stderr=True)
+    if not process_state().is_main_process:  # torchrun / accelerate launch: one process speaks
+        console = Console(quiet=True)
     started = time.perf_counter()
     output = Path(output_dir or config.output.dir).expanduser().resolve()
     overwrite = config.output.overwrite if overwrite is None else overwrite
@@ -77,10 +82,12 @@ def train(
     parts = {"train": splits.train, "dev": splits.dev, "test": splits.test}
     task = task_cls.from_examples(config.task, splits.train)
     select_metric(task, config.training.metric)  # a bad metric name fails now, not after an epoch
-    resolved = resolve_model(config.model.name, allow_download=config.model.allow_download, revision=config.model.revision)
+    resolved = resolve_model(config.model.name, allow_download=config.model.allow_download, revision=config.model.revision,
+                             log=console.print)
     tokenizer = AutoTokenizer.from_pretrained(
         resolved.path, local_files_only=resolved.local_files_only, revision=resolved.revision
     )
+    ensure_padding(tokenizer)
     max_length = min(config.model.max_length, _model_limit(tokenizer))
     encoded = {name: task.encode(tokenizer, examples, max_length) for name, examples in parts.items() if examples}
     _print_data_summary(console, splits, parts, task, encoded, resolved, max_length)
@@ -89,6 +96,9 @@ def train(
     prepare_workdir(workdir, resume=resume)
     torch.manual_seed(config.training.seed)  # the head's initial weights
     base_model = task.build_model(resolved, config.model)
+    if config.training.gradient_checkpointing:
+        # non-reentrant checkpointing also works when the inputs need no gradient (frozen embeddings, LoRA)
+        base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     head = task.head_modules(base_model)
     total_parameters = sum(p.numel() for p in base_model.parameters())
     method = build_method(config.method, resolved.path)
@@ -144,6 +154,8 @@ def train(
     method.save(trainer.accelerator.unwrap_model(trainer.model), staging)
     artifact_bytes = sum(f.stat().st_size for f in staging.iterdir() if f.is_file())
     tokenizer.save_pretrained(staging)
+    for licence_file in resolved.licence_files:  # e.g. the Gemma Terms of Use travel with the model
+        shutil.copy2(licence_file, staging / Path(licence_file).name)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -155,7 +167,10 @@ def train(
             "source": resolved.source,
             "path": resolved.path,
             "architecture": type(base_model).__name__,
-            "auto_class": task.model_class.__name__,
+            "auto_class": auto_class_name(task, base_model),
+            "head": "tunelab" if isinstance(base_model, TUNELAB_HEADS) else "transformers",
+            **({"licence": resolved.licence} if resolved.licence else {}),
+            **({"licence_files": [Path(f).name for f in resolved.licence_files]} if resolved.licence_files else {}),
             "max_length": max_length,
             "num_parameters": total_parameters,
             "head_modules": head,
@@ -191,7 +206,11 @@ def train(
         shutil.copytree(logs, staging / "logs")
 
     # The report is computed by reloading the artifact through the Predictor, the same path
-    # `tunelab evaluate` takes, so the two always agree.
+    # `tunelab evaluate` takes, so the two always agree. The training copy of the model (and its
+    # optimizer state) goes first, so a large model is never in memory twice.
+    trainer.accelerator.free_memory()
+    del trainer, model, base_model
+    gc.collect()
     predictor = Predictor.from_artifact(staging, batch_size=config.training.eval_batch_size)
     eval_splits = {name: parts[name] for name in ("dev", "test") if parts[name]}
     report = build_report(predictor, eval_splits, {name: splits.files.get(name) for name in eval_splits})
@@ -212,6 +231,14 @@ def train(
     return TrainResult(output, report, meta)
 
 
+TUNELAB_HEADS = tuple(HEAD_CLASSES.values())
+
+
+def auto_class_name(task, model) -> str:
+    """The class that loads the artifact: transformers' Auto class, or tunelab's generic head."""
+    return type(model).__name__ if isinstance(model, TUNELAB_HEADS) else task.model_class.__name__
+
+
 def _model_limit(tokenizer) -> int:
     limit = getattr(tokenizer, "model_max_length", None)
     return int(limit) if isinstance(limit, int) and 0 < limit < 100_000 else 10**6
@@ -226,6 +253,7 @@ def _data_meta(splits, parts, encoded) -> dict[str, Any]:
         "columns": {"text": getattr(splits, "text_column", None), "text_pair": getattr(splits, "text_pair_column", None),
                     "label": getattr(splits, "label_column", None)},
         "format": getattr(splits, "format", None),
+        "header": getattr(splits, "header", None),
         "tag_scheme": getattr(splits, "scheme", None),
         "files": files,
         "dev_source": splits.dev_source,
@@ -242,6 +270,7 @@ def _print_data_summary(console, splits, parts, task, encoded, resolved, max_len
     columns = f"; text column '{splits.text_column}'" if getattr(splits, "text_column", None) else ""
     if getattr(splits, "text_pair_column", None):
         columns += f" + '{splits.text_pair_column}'"
+    columns += f", label column '{splits.label_column}' (no header)" if getattr(splits, "header", None) is False else ""
     console.print(f"data: {counts}{dev_note}; {len(task.labels)} labels{columns}")
     console.print(f"model: {resolved.name} ({resolved.source}: {resolved.path}), max_length {max_length}")
     for name, enc in encoded.items():
