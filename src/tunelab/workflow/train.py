@@ -98,7 +98,10 @@ def train(
     base_model = task.build_model(resolved, config.model)
     if config.training.gradient_checkpointing:
         # non-reentrant checkpointing also works when the inputs need no gradient (frozen embeddings, LoRA)
-        base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(base_model, "activation_checkpointing_enable"):  # transformers >= 5
+            base_model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     head = task.head_modules(base_model)
     total_parameters = sum(p.numel() for p in base_model.parameters())
     method = build_method(config.method, resolved.path)
