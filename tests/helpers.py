@@ -180,3 +180,23 @@ def build_tiny_decoder(directory: Path, *, family: str = "gemma3", tokenizer_sty
         raise ValueError(f"unknown decoder family {family}")
     model.save_pretrained(directory)
     return directory
+
+
+# Small settings for the PEFT methods, so tiny models train them in seconds (method contract tests).
+SMALL_METHOD_SETTINGS = {
+    "prefix_tuning": ["method.num_virtual_tokens=4"], "prompt_tuning": ["method.num_virtual_tokens=4"],
+    "p_tuning": ["method.num_virtual_tokens=4", "method.encoder_hidden_size=16"],
+    "adapter": ["method.reduction_factor=4"], "adalora": ["method.init_r=6", "method.target_r=2"],
+}
+
+
+def final_outputs_callback():
+    """A callback that keeps what the in-memory model predicts on dev once training has ended
+    (best weights restored), to compare with the reloaded artifact."""
+    from tunelab.training.callbacks import Callback
+
+    class FinalOutputs(Callback):
+        def on_train_end(self, trainer):
+            self.outputs, _ = trainer.predict_outputs(trainer.dev_loader, trainer.dev_set)
+
+    return FinalOutputs()

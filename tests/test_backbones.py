@@ -13,9 +13,11 @@ from rich.console import Console
 
 import tunelab
 from helpers import (
+    SMALL_METHOD_SETTINGS,
     VOCAB_ZH,
     build_tiny_bert,
     build_tiny_decoder,
+    final_outputs_callback,
     make_ner_sentences,
     make_texts,
     make_zh_ner_sentences,
@@ -28,18 +30,11 @@ from tunelab.config import ModelConfig, load_config
 from tunelab.errors import ConfigError
 from tunelab.models.heads import TunelabForSequenceClassification, TunelabForTokenClassification, is_decoder_only, pool
 from tunelab.models.resolve import resolve_model
-from tunelab.training.callbacks import Callback
 from tunelab.workflow.train import train
 
 QUIET = Console(file=open("/dev/null", "w"))
-SMALL = {"prefix_tuning": ["method.num_virtual_tokens=4"], "prompt_tuning": ["method.num_virtual_tokens=4"],
-         "p_tuning": ["method.num_virtual_tokens=4", "method.encoder_hidden_size=16"],
-         "adapter": ["method.reduction_factor=4"], "adalora": ["method.init_r=6", "method.target_r=2"]}
+SMALL = SMALL_METHOD_SETTINGS
 
-
-class FinalOutputs(Callback):
-    def on_train_end(self, trainer):
-        self.outputs, _ = trainer.predict_outputs(trainer.dev_loader, trainer.dev_set)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +63,7 @@ def run_contract(model_dir, data, task, out, method="full", extra=(), epochs=5):
     overrides = tiny_overrides(model_dir, data, **{"task.name": task, "training.epochs": epochs,
                                                    "training.learning_rate": rate, "training.log_every": 1})
     overrides += [f"method.name={method}", *SMALL.get(method, []), *extra]
-    capture = FinalOutputs()
+    capture = final_outputs_callback()
     result = train(load_config(None, overrides), output_dir=out, console=QUIET, callbacks=[capture])
     log = [json.loads(line) for line in (out / "logs" / "train_log.jsonl").read_text().splitlines()]
     losses = [r["train_loss"] for r in log if "train_loss" in r]

@@ -9,23 +9,22 @@ from rich.console import Console
 from transformers import AutoModelForSequenceClassification
 
 import tunelab
-from helpers import make_ner_sentences, make_texts, tiny_overrides, write_conll, write_csv
+from helpers import (
+    SMALL_METHOD_SETTINGS,
+    final_outputs_callback,
+    make_ner_sentences,
+    make_texts,
+    tiny_overrides,
+    write_conll,
+    write_csv,
+)
 from tunelab.config import load_config
 from tunelab.training.callbacks import Callback
 from tunelab.workflow.train import train
 
 QUIET = Console(file=open("/dev/null", "w"))
 METHODS = ["full", "frozen", "lora", "adalora", "ia3", "prefix_tuning", "prompt_tuning", "p_tuning", "adapter"]
-SMALL = {"prefix_tuning": ["method.num_virtual_tokens=4"], "prompt_tuning": ["method.num_virtual_tokens=4"],
-         "p_tuning": ["method.num_virtual_tokens=4", "method.encoder_hidden_size=16"],
-         "adapter": ["method.reduction_factor=4"], "adalora": ["method.init_r=6", "method.target_r=2"]}
-
-
-class FinalOutputs(Callback):
-    """What the in-memory model predicts on dev once training has ended (best weights restored)."""
-
-    def on_train_end(self, trainer):
-        self.outputs, _ = trainer.predict_outputs(trainer.dev_loader, trainer.dev_set)
+SMALL = SMALL_METHOD_SETTINGS
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +43,7 @@ def train_with(method, task, model_dir, data, out, extra=()):
     rate = 3e-3 if method == "full" else 1e-2
     overrides = tiny_overrides(model_dir, data, **{"task.name": task, "training.epochs": 5, "training.learning_rate": rate,
                                                    "training.log_every": 1}) + [f"method.name={method}"]
-    capture = FinalOutputs()
+    capture = final_outputs_callback()
     result = train(load_config(None, overrides + SMALL.get(method, []) + list(extra)), output_dir=out,
                    console=QUIET, callbacks=[capture])
     return result, capture.outputs
