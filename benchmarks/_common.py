@@ -183,3 +183,14 @@ def fmt(value: Any, spec: str = ".1f", missing: str = "-") -> str:
     if value is None or (isinstance(value, float) and value != value):
         return missing
     return format(value, spec)
+
+
+def add_common_arguments(parser) -> None:
+    """--verbose, --json and the hidden worker plumbing every side-by-side benchmark shares."""
+    import argparse
+
+    parser.add_argument("--verbose", action="store_true", help="show the workers' output instead of logging it")
+    parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)

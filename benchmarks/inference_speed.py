@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (ROOT, WORKER_ENV, WorkerError, busy_note, fmt, machine_info, quantile, run_worker,  # noqa: E402
+from _common import (ROOT, add_common_arguments, WORKER_ENV, WorkerError, busy_note, fmt, machine_info, quantile, run_worker,  # noqa: E402
                      write_result)
 
 BACKENDS = ("pipeline", "torch_fp32", "torch_bf16", "onnx_fp32", "onnx_int8")
@@ -218,11 +218,7 @@ def main() -> None:
                         help=f"comma-separated subset of {', '.join(BACKENDS)}; {REFERENCE} always runs (the reference)")
     parser.add_argument("--export-dir", type=Path, help="keep the ONNX exports here and reuse them on later runs")
     parser.add_argument("--workdir", type=Path, help="keep logs and worker files here")
-    parser.add_argument("--verbose", action="store_true", help="show the workers' output instead of logging it")
-    parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    add_common_arguments(parser)
     args = parser.parse_args()
     if args.worker:
         return worker_main(args.worker, args.spec, args.result)

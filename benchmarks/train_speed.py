@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, WorkerError, busy_note, fmt, machine_info, matmul_peak, run_worker, write_result  # noqa: E402
+from _common import ROOT, add_common_arguments, WorkerError, busy_note, fmt, machine_info, matmul_peak, run_worker, write_result  # noqa: E402
 
 CONTENDERS = ("tunelab", "trainer_dynamic", "trainer_max128")
 # Not run by default: the Trainer with dynamic padding and bf16 autocast (bf16=True), to show how
@@ -499,11 +499,7 @@ def main() -> None:
     parser.add_argument("--peak-seconds", type=float, default=2.0, help="seconds per dtype for the matmul peak")
     parser.add_argument("--workdir", type=Path, help="keep data subsets, logs (and with --keep, artifacts) here")
     parser.add_argument("--keep", action="store_true", help="keep tunelab's artifacts in the work directory")
-    parser.add_argument("--verbose", action="store_true", help="show the workers' output instead of logging it")
-    parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    add_common_arguments(parser)
     args = parser.parse_args()
     if args.worker:
         return worker_main(args.worker, args.spec, args.result)

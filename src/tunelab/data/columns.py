@@ -82,6 +82,17 @@ def _require(name: str, available: Sequence[str], path: Path | str, line: int | 
     raise DataError(f"column not found (available columns: {_listing(available)}){hint}", path, line, name)
 
 
+def _check_distinct(text: str, pair: str | None, label: str | None, path: Path | str, line: int | None) -> None:
+    used = [name for name in (text, pair, label) if name is not None]
+    if len(set(used)) != len(used):
+        raise DataError(
+            f"the same column is used twice (text: {text}, text pair: {pair}, label: {label}); "
+            "set data.text_column, data.text_pair_column and data.label_column to different columns",
+            path,
+            line,
+        )
+
+
 def resolve_columns(
     available: Sequence[str],
     *,
@@ -145,14 +156,7 @@ def resolve_columns(
                 header_line,
             )
 
-    used = [name for name in (text, pair, label) if name is not None]
-    if len(set(used)) != len(used):
-        raise DataError(
-            f"the same column is used twice (text: {text}, text pair: {pair}, label: {label}); "
-            "set data.text_column, data.text_pair_column and data.label_column to different columns",
-            path,
-            header_line,
-        )
+    _check_distinct(text, pair, label, path, header_line)
     return Columns(text, pair, label)
 
 
@@ -267,13 +271,7 @@ def _resolve_by_content(
                 f"{shares or 'no other column'}). Set data.label_column to its position, e.g. \"1\"",
                 path,
             )
-    used = [name for name in (text, pair, label) if name is not None]
-    if len(set(used)) != len(used):
-        raise DataError(
-            f"the same column is used twice (text: {text}, text pair: {pair}, label: {label}); "
-            "set data.text_column, data.text_pair_column and data.label_column to different columns",
-            path,
-        )
+    _check_distinct(text, pair, label, path, None)
     return Columns(text, pair, label)
 
 

@@ -220,17 +220,15 @@ def encode_words(
                             return_token_type_ids=wants_types)
             truncated += len(enc["input_ids"]) < sum(counts[start:end]) + specials
             add(s, enc["input_ids"], enc.get("token_type_ids"), [None if w is None else w + start for w in enc.word_ids()])
-    encoded = NerEncoded(
-        input_ids,
-        token_types if wants_types else None,
-        labels if tag2id is not None and sequences and all(q.tags is not None for q in sequences) else None,
-        num_truncated=truncated,
-        sequences=sequences,
-        item_sequence=item_seq,
-        item_word_ids=item_words,
-        num_windowed=windowed,
-    )
-    return encoded
+    return _encoded(input_ids, token_types if wants_types else None, labels, tag2id, sequences, item_seq, item_words,
+                    num_truncated=truncated, num_windowed=windowed)
+
+
+def _encoded(input_ids, token_types, labels, tag2id, sequences, item_seq, item_words, **counts: Any) -> NerEncoded:
+    """The encoded windows; targets only when a tag map was given and every sequence is tagged."""
+    labelled = tag2id is not None and bool(sequences) and all(q.tags is not None for q in sequences)
+    return NerEncoded(input_ids, token_types, labels if labelled else None, sequences=sequences,
+                      item_sequence=item_seq, item_word_ids=item_words, **counts)
 
 
 def _own_segment(char: str) -> bool:
@@ -414,17 +412,8 @@ def _encode_by_offsets(
             if end >= n:
                 break
             start = _window_back(counts, start, end, overlap)
-    encoded = NerEncoded(
-        input_ids,
-        token_types if wants_types else None,
-        labels if tag2id is not None and sequences and all(q.tags is not None for q in sequences) else None,
-        num_truncated=truncated,
-        sequences=sequences,
-        item_sequence=item_seq,
-        item_word_ids=item_words,
-        item_last_word_ids=item_lasts,
-        num_windowed=windowed,
-    )
+    encoded = _encoded(input_ids, token_types if wants_types else None, labels, tag2id, sequences, item_seq,
+                       item_words, item_last_word_ids=item_lasts, num_truncated=truncated, num_windowed=windowed)
     encoded.num_boundaries_in_pieces = sum(
         tags[w] != continued_tag(tags[cover])
         for seq, covers in zip(sequences, covering_words(encoded)) if (tags := seq.tags) is not None
