@@ -26,10 +26,10 @@ from tunelab.config import TextClassificationConfig, TokenClassificationConfig, 
 from tunelab.config import ModelConfig
 from tunelab.data.batching import PaddingCollator
 from tunelab.data.example import Example
-from tunelab.data.ner_readers import read_ner_file
+from tunelab.tasks.token_classification.readers import read_ner_file
 from tunelab.models import resolve_model
-from tunelab.tasks.text_classification import TextClassificationTask
-from tunelab.tasks.token_classification import TokenClassificationTask
+from tunelab.tasks.text_classification.task import TextClassificationTask
+from tunelab.tasks.token_classification.task import TokenClassificationTask
 from tunelab.training.loop import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]

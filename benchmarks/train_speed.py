@@ -171,7 +171,7 @@ def read_split(task: str, path: str) -> list:
         from tunelab.data.loading import read_examples
 
         return read_examples(path).examples
-    from tunelab.data.ner_readers import read_ner_file
+    from tunelab.tasks.token_classification.readers import read_ner_file
 
     return read_ner_file(path).examples
 
@@ -271,7 +271,7 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
     examples = read_split(task, spec["train_file"])
     pad = {"padding": "max_length", "max_length": MAX_LENGTH} if max128 else {"max_length": MAX_LENGTH}
     if task == "classification":
-        from tunelab.tasks.text_classification import TextClassificationTask
+        from tunelab.tasks.text_classification.task import TextClassificationTask
 
         labels_task = TextClassificationTask.from_examples(TextClassificationConfig(), examples)
         targets = labels_task.targets(examples)
@@ -280,8 +280,8 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
         collator = default_data_collator if max128 else DataCollatorWithPadding(tokenizer)
         model_class = AutoModelForSequenceClassification
     else:
-        from tunelab.data.ner_encoding import to_words
-        from tunelab.tasks.token_classification import TokenClassificationTask
+        from tunelab.tasks.token_classification.align import to_words
+        from tunelab.tasks.token_classification.task import TokenClassificationTask
 
         labels_task = TokenClassificationTask.from_examples(TokenClassificationConfig(), examples)
         sequences = [to_words(ex) for ex in examples]

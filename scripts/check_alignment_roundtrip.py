@@ -27,10 +27,10 @@ from transformers.models.bert.tokenization_bert import load_vocab
 
 from tunelab.config import TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
-from tunelab.data.ner_encoding import SPLIT_WIDE, encode_words, to_words
-from tunelab.data.ner_readers import read_ner_file
+from tunelab.tasks.token_classification.align import SPLIT_WIDE, encode_words, to_words
+from tunelab.tasks.token_classification.readers import read_ner_file
 from tunelab.models import resolve_model
-from tunelab.tasks.token_classification import TokenClassificationTask
+from tunelab.tasks.token_classification.task import TokenClassificationTask
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = [

@@ -18,9 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from tunelab.data.ner_example import char_tags_to_spans, spans_to_char_tags
-from tunelab.data.ner_readers import read_cluener, read_conll, read_ner_file
-from tunelab.data.tags import entities_from_iob2, from_iob2, parse_tag, to_iob2
+from tunelab.tasks.token_classification.example import char_tags_to_spans, spans_to_char_tags
+from tunelab.tasks.token_classification.readers import read_cluener, read_conll, read_ner_file
+from tunelab.tasks.token_classification.tags import entities_from_iob2, from_iob2, parse_tag, to_iob2
 from tunelab.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]

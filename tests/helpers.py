@@ -197,6 +197,6 @@ def final_outputs_callback():
 
     class FinalOutputs(Callback):
         def on_train_end(self, trainer):
-            self.outputs, _ = trainer.predict_outputs(trainer.dev_loader, trainer.dev_set)
+            self.outputs = trainer.raw_outputs(trainer.dev_loader, trainer.dev_set)
 
     return FinalOutputs()

@@ -71,10 +71,10 @@ def run_contract(model_dir, data, task, out, method="full", extra=(), epochs=5):
     assert np.mean(losses[-per_epoch:]) < np.mean(losses[:per_epoch]), losses  # it learns
     predictor = tunelab.load(out)
     examples = predictor.task.read_file(data["dev"], predictor.meta)
-    reloaded = predictor.outputs_for(predictor.encode(examples))
+    reloaded = predictor.raw_outputs(predictor.encode(examples))
     assert len(reloaded) == len(capture.outputs)
     for a, b in zip(capture.outputs, reloaded):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+        np.testing.assert_allclose(a["logits"], b["logits"], atol=1e-5)
     assert predictor.evaluate(examples) == result.report["metrics"]
     return result, predictor
 
@@ -160,7 +160,7 @@ def test_decoders_are_told_from_encoders(backbones, tiny_model_dir):
 
 def test_transformers_head_refused_where_there_is_none(backbones):
     task_cls = tunelab.tasks.task_class("token_classification")
-    from tunelab.config import TokenClassificationConfig
+    from tunelab.tasks.token_classification.config import TokenClassificationConfig
 
     task = task_cls(TokenClassificationConfig(), ["PER"])
     with pytest.raises(ConfigError, match="no TokenClassification class for 'gemma3_text'"):

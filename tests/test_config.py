@@ -4,9 +4,9 @@ import pytest
 import yaml
 
 from tunelab.cli.init import starter_config
-from tunelab.config import TunelabConfig, load_config, parse_override
+from tunelab.config import load_config, parse_override, validate_config
 from tunelab.errors import ConfigError
-from tunelab.registry import TASKS
+from tunelab.tasks import task_spec
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -102,26 +102,28 @@ def test_class_weights_must_name_known_labels():
 def test_starter_config_is_valid_and_commented():
     text = starter_config("classification")
     assert text.count("#") > 10
-    cfg = TunelabConfig.model_validate(yaml.safe_load(text))
+    cfg = validate_config(yaml.safe_load(text))
     assert cfg.task.name == "text_classification"
     with pytest.raises(ConfigError, match="known: classification"):
         starter_config("nonsense")
-    ner = TunelabConfig.model_validate(yaml.safe_load(starter_config("ner")))
+    ner = validate_config(yaml.safe_load(starter_config("ner")))
     assert ner.task.name == "token_classification" and ner.training.metric == "f1"
 
 
 def test_task_options_are_checked_per_task():
     with pytest.raises(ConfigError, match="unknown key 'task.multi_label'.*window_overlap"):
         load_config(None, ["task.name=token_classification", "task.multi_label=true"])
-    with pytest.raises(ConfigError, match="does not match any of the expected tags"):
+    with pytest.raises(ConfigError, match="unknown task 'ner'; known: text_classification"):
         load_config(None, ["task.name=ner"])
+    with pytest.raises(ConfigError, match="unknown key 'data.tag_scheme'"):
+        load_config(None, ["data.tag_scheme=bio"])  # another task's data key is an error, not ignored
+    with pytest.raises(ConfigError, match="unknown key 'data.label_separator'"):
+        load_config(None, ["task.name=token_classification", "data.label_separator=;"])
 
 
 def test_unknown_task_lists_known_ones():
     with pytest.raises(ConfigError, match="unknown task 'ner'.*text_classification, token_classification"):
-        import tunelab.tasks  # noqa: F401  (registers)
-
-        TASKS.get("ner")
+        task_spec("ner")
 
 
 @pytest.mark.parametrize("name", ["banking77.yaml", "wnut17.yaml"])

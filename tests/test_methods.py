@@ -67,10 +67,10 @@ def test_method_contract(method, task, tiny_model_dir, datasets, tmp_path):
     # reload through tunelab.load: the same outputs as the model at the end of training
     predictor = tunelab.load(tmp_path / "out")
     examples = predictor.task.read_file(datasets[task]["dev"], predictor.meta)
-    reloaded = predictor.outputs_for(predictor.encode(examples))
+    reloaded = predictor.raw_outputs(predictor.encode(examples))
     assert len(reloaded) == len(final)
     for a, b in zip(final, reloaded):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+        np.testing.assert_allclose(a["logits"], b["logits"], atol=1e-5)
     assert predictor.evaluate(examples) == result.report["metrics"]
 
 

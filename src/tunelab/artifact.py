@@ -19,11 +19,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from tunelab.errors import TunelabError
-from tunelab.evaluation.report import write_json  # noqa: F401  (re-exported for artifact writers)
+from tunelab.files import write_json
 
 META_FILE = "tunelab.json"
-FORMAT_VERSION = 1
+# 1: wave 1 (data facts at the top of "data"); 2: typed, the task's reading facts in data.reading,
+# the carved dev split referenced by its lines in the training file.
+FORMAT_VERSION = 2
 _PARTIAL_MARKER = ".tunelab-partial"
 
 
@@ -59,17 +63,148 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_meta(path: str | Path) -> dict[str, Any]:
+class _Meta(BaseModel):
+    # Unknown keys are kept: a file written by a newer minor release round-trips.
+    model_config = ConfigDict(extra="allow", protected_namespaces=(), validate_assignment=True)
+
+    # Read access by key, as for the plain dict `TrainResult.meta` was: meta["training"]["history"].
+    def __getitem__(self, key: str) -> Any:
+        if key in type(self).model_fields or key in (self.model_extra or {}):
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            value = self[key]
+        except KeyError:
+            return default
+        return default if value is None else value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (key in type(self).model_fields or key in (self.model_extra or {}))
+
+
+class TaskMeta(_Meta):
+    name: str
+    config: dict[str, Any] = Field(default_factory=dict)  # the task section, as validated
+    state: dict[str, Any] = Field(default_factory=dict)  # what the task needs to rebuild itself (its own part)
+
+
+class ModelMeta(_Meta):
+    base: str
+    source: str | None = None
+    path: str | None = None
+    architecture: str | None = None
+    auto_class: str | None = None
+    head: str = "transformers"
+    licence: str | None = None
+    licence_files: list[str] = Field(default_factory=list)
+    max_length: int
+    num_parameters: int | None = None
+    head_modules: list[str] = Field(default_factory=list)
+
+
+class MethodMeta(_Meta):
+    name: str = "full"
+    config: dict[str, Any] = Field(default_factory=lambda: {"name": "full"})
+    stored: str = "full_model"  # or "trained_weights": the base model is rebuilt from ModelMeta
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    weights_bytes: int | None = None
+
+
+class FileRef(_Meta):
+    path: str
+    sha256: str | None = None
+
+
+class DataMeta(_Meta):
+    reading: dict[str, Any] = Field(default_factory=dict)  # the task's: columns, format, header, tag scheme
+    files: dict[str, FileRef] = Field(default_factory=dict)
+    dev_source: str | None = None  # file | split | none
+    test_source: str | None = None
+    dev_lines: list[int] | None = None  # carved dev split: its examples' lines in the training file
+    counts: dict[str, int] = Field(default_factory=dict)
+    truncated: dict[str, int] = Field(default_factory=dict)
+    fingerprint: dict[str, str] = Field(default_factory=dict)
+
+
+class ArtifactMeta(_Meta):
+    """``tunelab.json``: read and written here only (:func:`read_meta`, :func:`write_meta`)."""
+
+    format_version: int = FORMAT_VERSION
+    created: str | None = None
+    task: TaskMeta
+    labels: list[str] = Field(default_factory=list)
+    model: ModelMeta
+    method: MethodMeta = Field(default_factory=MethodMeta)
+    data: DataMeta = Field(default_factory=DataMeta)
+    config: dict[str, Any] = Field(default_factory=dict)  # the whole run config
+    training: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    evaluated_on: dict[str, Any] | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    export: dict[str, Any] | None = None
+
+    @property
+    def data_config(self) -> dict[str, Any]:
+        return dict(self.config.get("data") or {})
+
+    @property
+    def model_config_section(self) -> dict[str, Any]:
+        return dict(self.config.get("model") or {})
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=False)
+
+
+def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 -> 2: the task's reading facts move under data.reading; data keys another task
+    owns (format 1 kept them all in one section) leave the stored config."""
+    version = raw.get("format_version", 1)
+    if version < 2:
+        data = dict(raw.get("data") or {})
+        reading = {key: data.pop(key) for key in ("columns", "format", "header", "tag_scheme") if key in data}
+        raw = {**raw, "data": {**data, "reading": reading}, "format_version": 2}
+        # format 1 did not say whether the model reads pairs; its training data's columns do
+        columns = reading.get("columns") or {}
+        task = dict(raw.get("task") or {})
+        task["state"] = {"pairs": bool(columns.get("text_pair")), **(task.get("state") or {})}
+        raw["task"] = task
+        task_name = (raw.get("task") or {}).get("name")
+        config = dict(raw.get("config") or {})
+        if task_name and isinstance(config.get("data"), dict):
+            from tunelab.config import task_sections
+
+            known = task_sections(task_name)[1].model_fields
+            config["data"] = {k: v for k, v in config["data"].items() if k in known}
+            raw["config"] = config
+    return raw
+
+
+def read_meta(path: str | Path) -> ArtifactMeta:
     path = Path(path)
     meta_path = path / META_FILE
     if not path.exists():
         raise ArtifactError(f"artifact not found: {path}")
     if not meta_path.is_file():
         raise ArtifactError(f"{path} is not a tunelab artifact (no {META_FILE}); train one with `tunelab train`")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ArtifactError(f"{path} was written by a newer tunelab (format {meta['format_version']}); upgrade tunelab")
-    return meta
+    try:
+        raw = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{meta_path} is not readable JSON ({exc}); the artifact is damaged") from None
+    if not isinstance(raw, dict):
+        raise ArtifactError(f"{meta_path} does not hold a JSON object; the artifact is damaged")
+    if raw.get("format_version", 0) > FORMAT_VERSION:
+        raise ArtifactError(f"{path} was written by a newer tunelab (format {raw['format_version']}); upgrade tunelab")
+    try:
+        return ArtifactMeta.model_validate(_upgrade(raw))
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:5])
+        raise ArtifactError(f"{meta_path} is not a valid tunelab.json ({problems}); the artifact is damaged") from None
+
+
+def write_meta(meta: ArtifactMeta, directory: str | Path) -> Path:
+    return write_json(meta.to_json(), Path(directory) / META_FILE)
 
 
 def check_output_dir(output: Path, overwrite: bool) -> None:

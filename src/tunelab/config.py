@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, field_validator
 
 from tunelab.errors import ConfigError
 
@@ -55,10 +55,21 @@ class SplitConfig(Section):
 
 
 class DataConfig(Section):
-    train: Path | None = Field(None, description="Training file (CSV, TSV or JSONL).")
+    """The data keys every task shares. A task adds its own keys (columns, tag scheme, ...) in a
+    subclass named by its spec (``tunelab.tasks``), so a key of another task is an error."""
+
+    train: Path | None = Field(None, description="Training file.")
     dev: Path | None = Field(None, description="Dev file; carved from train when absent.")
     test: Path | None = Field(None, description="Test file; optional.")
-    format: Literal["auto", "csv", "tsv", "jsonl", "conll", "cluener"] = "auto"
+    format: Literal["auto", "csv", "tsv", "jsonl"] = "auto"
+    encoding: str = "utf-8"
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+
+class TextDataConfig(DataConfig):
+    """Data of the tasks that read a text (and optional text pair) plus a target per row of a
+    CSV/TSV/JSONL table: classification, regression."""
+
     header: Literal["auto", "yes", "no"] = Field(
         "auto",
         description="CSV/TSV: is the first row a header? yes; no: every row is data, columns are named by "
@@ -75,15 +86,6 @@ class DataConfig(Section):
     label_column: str | None = Field(
         None, description='Detected when absent (label, category, intent, ...); a position ("1") without a header.'
     )
-    label_separator: str = Field("|", description="Separates labels in one field for multi-label CSV/TSV.")
-    encoding: str = "utf-8"
-    token_column: int = Field(0, description="Token classification: column of the token in CoNLL files.")
-    tag_column: int = Field(-1, description="Token classification: column of the tag in CoNLL files (-1: last).")
-    tag_scheme: Literal["auto", "io", "iob1", "iob2", "bioes", "bilou", "bmes"] = Field(
-        "auto", description="Token classification: tag scheme of the files; detected when auto."
-    )
-    repair_tags: bool = Field(False, description="Token classification: repair invalid tag sequences instead of failing.")
-    split: SplitConfig = Field(default_factory=SplitConfig)
 
     @field_validator("header", mode="before")
     @classmethod
@@ -104,30 +106,10 @@ class DataConfig(Section):
         return value
 
 
-class TextClassificationConfig(Section):
-    name: Literal["text_classification"] = "text_classification"
-    multi_label: bool = False
-    labels: list[str] | None = Field(None, description="Explicit label order; detected from train when absent.")
-    class_weights: Literal["balanced"] | dict[str, float] | None = None
-    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Multi-label decision threshold.")
+class TaskSection(Section):
+    """The base of every task's config section; ``name`` selects the task."""
 
-
-class TokenClassificationConfig(Section):
-    name: Literal["token_classification"] = "token_classification"
-    entity_types: list[str] | None = Field(None, description="Explicit entity types; detected from train when absent.")
-    label_all_subwords: bool = Field(False, description="Train on every sub-word, not only a word's first.")
-    window_overlap: int = Field(32, ge=0, description="Sub-words shared by consecutive windows of a long sentence.")
-    class_weights: Literal["balanced"] | dict[str, float] | None = None
-
-
-# One config class per task, chosen by `task.name` (pydantic discriminated union), so each task
-# only accepts its own options and a typo is still an error.
-TaskConfig = Annotated[Union[TextClassificationConfig, TokenClassificationConfig], Field(discriminator="name")]
-TASK_CONFIG_ADAPTER: TypeAdapter = TypeAdapter(TaskConfig)
-
-
-def parse_task_config(data: dict[str, Any]) -> TextClassificationConfig | TokenClassificationConfig:
-    return TASK_CONFIG_ADAPTER.validate_python({"name": "text_classification", **data})
+    name: str
 
 
 class FullMethodConfig(Section):
@@ -260,9 +242,12 @@ class OutputConfig(Section):
 
 
 class TunelabConfig(Section):
+    """The whole run. ``task`` and ``data`` are the selected task's own section classes (see
+    :func:`config_class`): ``TunelabConfig`` itself holds text classification's, the default."""
+
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
-    task: TaskConfig = Field(default_factory=TextClassificationConfig)
+    task: TaskSection
     method: MethodConfig = Field(default_factory=FullMethodConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -275,13 +260,6 @@ class TunelabConfig(Section):
             return {"name": str(value)}
         return value
 
-    @field_validator("task", mode="before")
-    @classmethod
-    def _default_task_name(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "name" not in value:
-            return {"name": "text_classification", **value}
-        return value
-
     @field_validator("method", mode="before")
     @classmethod
     def _default_method_name(cls, value: Any) -> Any:
@@ -291,55 +269,84 @@ class TunelabConfig(Section):
             return {"name": "full", **value}
         return value
 
-    @model_validator(mode="after")
-    def _check_class_weights(self) -> "TunelabConfig":
-        weights = self.task.class_weights
-        if isinstance(weights, dict) and getattr(self.task, "labels", None) is not None:
-            unknown = sorted(set(weights) - set(self.task.labels))
-            if unknown:
-                raise ValueError(f"task.class_weights names unknown labels {unknown}; labels are {self.task.labels}")
-        return self
-
     def to_dict(self) -> dict[str, Any]:
         return json.loads(self.model_dump_json())
 
 
-TASK_CONFIGS: dict[str, type[BaseModel]] = {
-    "text_classification": TextClassificationConfig,
-    "token_classification": TokenClassificationConfig,
-}
+DEFAULT_TASK = "text_classification"
+_CONFIG_CLASSES: dict[str, type[TunelabConfig]] = {}
 
 
-def _section_fields(path: tuple[Any, ...]) -> list[str]:
+def task_sections(name: str) -> tuple[type[TaskSection], type[DataConfig]]:
+    """The task's config section and data section classes, from its spec (unknown names list the known ones)."""
+    from tunelab.tasks import task_spec
+
+    spec = task_spec(name)
+    return spec.config, spec.data
+
+
+def config_class(task_name: str) -> type[TunelabConfig]:
+    """``TunelabConfig`` with the ``task`` and ``data`` sections of one task, built once per task."""
+    if task_name not in _CONFIG_CLASSES:
+        task_cls, data_cls = task_sections(task_name)
+        _CONFIG_CLASSES[task_name] = create_model(
+            f"TunelabConfig[{task_name}]", __base__=TunelabConfig,
+            task=(task_cls, Field(default_factory=task_cls)), data=(data_cls, Field(default_factory=data_cls)),
+        )
+    return _CONFIG_CLASSES[task_name]
+
+
+def parse_task_config(data: dict[str, Any]) -> TaskSection:
+    """A task section from its dict (an artifact's ``tunelab.json``); ``name`` picks the task."""
+    name = data.get("name") or DEFAULT_TASK
+    return task_sections(name)[0].model_validate({**data, "name": name})
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> TunelabConfig:
+    """The config of ``raw``'s task (``task.name``, text classification when absent); errors name the bad key."""
+    task = raw.get("task")
+    if isinstance(task, str):  # `task: token_classification`
+        task = raw["task"] = {"name": task}
+    name = task.get("name") if isinstance(task, dict) else None
+    cls = config_class(name or DEFAULT_TASK)
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source, cls)) from None
+
+
+def parse_data_config(task_name: str, data: dict[str, Any]) -> DataConfig:
+    return task_sections(task_name)[1].model_validate(data)
+
+
+def _section_fields(root: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
     """Valid keys at a location of the config tree, for error messages."""
-    model: type[BaseModel] = TunelabConfig
+    model: type[BaseModel] = root
     for part in path:
-        unions = {"task": TASK_CONFIGS, "method": METHOD_CONFIGS}
-        union = next((u for key, u in unions.items() if model is TunelabConfig.model_fields[key].annotation), None)
-        if union is not None and part in union:
-            model = union[part]
+        if model is root and part == "method":
+            model = TunelabConfig  # a union; its tag follows in the path
+            continue
+        if model is TunelabConfig and part in METHOD_CONFIGS:
+            model = METHOD_CONFIGS[part]
             continue
         field = model.model_fields.get(str(part)) if isinstance(part, str) else None
         annotation = field.annotation if field is not None else None
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
-        elif part in ("task", "method"):
-            model = TunelabConfig.model_fields[part].annotation  # a union; its tag follows in the path
         else:
             break
     return list(model.model_fields) if isinstance(model, type) else []
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
+def _format_validation_error(err: ValidationError, source: str, root: type[BaseModel]) -> str:
     lines = [f"invalid configuration ({source}):"]
     for item in err.errors():
         loc = tuple(item["loc"])
-        # pydantic puts the union tag in the location (task.token_classification.x); users wrote task.x
-        tags = {"task": TASK_CONFIGS, "method": METHOD_CONFIGS}
-        shown = tuple(p for i, p in enumerate(loc) if not (i == 1 and loc[0] in tags and p in tags[loc[0]]))
+        # pydantic puts the union tag in the location (method.lora.x); users wrote method.x
+        shown = tuple(p for i, p in enumerate(loc) if not (i == 1 and loc[0] == "method" and p in METHOD_CONFIGS))
         dotted = ".".join(str(p) for p in shown) or "(top level)"
         if item["type"] == "extra_forbidden":
-            valid = _section_fields(loc[:-1])
+            valid = _section_fields(root, loc[:-1])
             guess = difflib.get_close_matches(str(loc[-1]), valid, n=1)
             hint = f" Did you mean '{guess[0]}'?" if guess else ""
             lines.append(f"  - unknown key '{dotted}'.{hint} Valid keys here: {', '.join(valid)}")
@@ -404,10 +411,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raw["model"] = {"name": raw["model"]}
     file_data = dict(raw.get("data") or {})
     raw = apply_overrides(raw, list(overrides or []))
-    try:
-        config = TunelabConfig.model_validate(raw)
-    except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, source)) from None
+    config = validate_config(raw, source)
     # Paths written in the file are relative to the file; paths given as overrides to the cwd.
     data = config.data
     for split in ("train", "dev", "test"):

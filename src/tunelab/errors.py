@@ -46,3 +46,8 @@ class DataError(TunelabError):
             where += ": "
         field = f"field '{self.field}': " if self.field else ""
         return f"{where}{field}{self.message}"
+
+
+class InputError(TunelabError, ValueError):
+    """Input a model cannot take: pairs to a single-text model, a single text to a pair model,
+    tokens to a task that reads texts. The service answers it with 422, the CLI with exit 2."""

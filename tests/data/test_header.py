@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tunelab.config import DataConfig, load_config
-from tunelab.data import load_splits, read_examples
+from tunelab.config import load_config
+from tunelab.tasks.text_classification.config import TextClassificationData as DataConfig
+from tunelab.data import read_examples
+from tunelab.tasks.text_classification.data import load_splits
 from tunelab.data.columns import guess_header
 from tunelab.errors import ConfigError, DataError
 
@@ -336,7 +338,7 @@ def test_train_and_evaluate_headerless_tsv(tiny_model_dir, tmp_path):
     out = io.StringIO()
     result = train(config, output_dir=tmp_path / "model", console=Console(file=out, width=200))
     assert "text column '0', label column '1' (no header)" in out.getvalue()
-    assert result.meta["data"]["columns"] == {"text": "0", "text_pair": None, "label": "1"}
+    assert result.meta["data"]["reading"]["columns"] == {"text": "0", "text_pair": None, "label": "1"}
     assert result.meta["data"]["counts"] == {"train": 90, "dev": 24, "test": 0}
 
     report = evaluate_artifact(tmp_path / "model", data["test"])

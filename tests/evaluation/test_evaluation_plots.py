@@ -10,12 +10,8 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from tunelab.evaluation import (
-    classification_metrics,
-    plot_confusion_matrix,
-    plot_multilabel_counts,
-    plot_training_curves,
-)
+from tunelab.evaluation import plot_confusion_matrix, plot_multilabel_counts, plot_training_curves
+from tunelab.tasks.text_classification.metrics import classification_metrics
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

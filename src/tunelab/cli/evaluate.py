@@ -18,10 +18,8 @@ def evaluate_cli(
 ) -> None:
     """Score an artifact on a labelled file: the same numbers as the training-time report."""
     from tunelab.workflow.evaluate import evaluate_artifact
-    from tunelab.workflow.report import print_report
 
-    report = evaluate_artifact(
+    evaluate_artifact(
         artifact, data, text_column=text_column, text_pair_column=text_pair_column,
-        label_column=label_column, json_out=json_out, batch_size=batch_size,
+        label_column=label_column, json_out=json_out, batch_size=batch_size, console=Console(),
     )
-    print_report(report, console=Console())

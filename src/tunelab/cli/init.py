@@ -1,25 +1,29 @@
 from __future__ import annotations
 
-from importlib import resources
-
 import typer
 
 from tunelab.errors import ConfigError
 
-TEMPLATES = {
-    "classification": "classification.yaml",
-    "text_classification": "classification.yaml",
-    "ner": "token_classification.yaml",
-    "token_classification": "token_classification.yaml",
-}
+
+def _templates() -> dict[str, object]:
+    from tunelab.tasks import task_specs
+
+    names: dict[str, object] = {}
+    for spec in task_specs():
+        for name in (spec.name, *spec.aliases):
+            names[name] = spec
+    return names
 
 
 def starter_config(kind: str) -> str:
-    if kind not in TEMPLATES:
-        raise ConfigError(f"no starter config for '{kind}'; known: {', '.join(sorted(set(TEMPLATES)))}")
-    return resources.files("tunelab.templates").joinpath(TEMPLATES[kind]).read_text(encoding="utf-8")
+    """The commented starter config of a task, by its name or a short alias (see each task's spec)."""
+    templates = _templates()
+    if kind not in templates:
+        raise ConfigError(f"no starter config for '{kind}'; known: {', '.join(sorted(templates))}")
+    return templates[kind].template()  # type: ignore[attr-defined]
 
 
-def init_cli(kind: str = typer.Argument("classification", help="Task: classification or ner.")) -> None:
+def init_cli(kind: str = typer.Argument("classification", help="A task's name or short alias; an unknown one "
+                                         "lists them all.")) -> None:
     """Print a commented starter config (redirect it to a file)."""
     typer.echo(starter_config(kind), nl=False)

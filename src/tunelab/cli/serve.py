@@ -63,7 +63,7 @@ def serve_cli(
                       f"{settings.host} only. Use --api-key-file FILE or TUNELAB_API_KEYS to require keys.")
     else:
         console.print(f"API keys: {len(settings.api_keys)} configured; /v1 and /metrics need one.")
-    console.print(f"serving {settings.name} ({meta['task']['name']}) on http://{settings.host}:{settings.port} "
+    console.print(f"serving {settings.name} ({meta.task.name}) on http://{settings.host}:{settings.port} "
                   f"with {settings.workers} worker(s); docs at /docs")
 
     from tunelab.serve.app import run

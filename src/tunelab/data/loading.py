@@ -1,4 +1,4 @@
-"""Read data files into Examples, and assemble the train/dev/test splits a run needs."""
+"""Read a CSV/TSV/JSONL table into Examples (text, optional text pair, label), shared by the text tasks."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tunelab.data.columns import NO_HEADER_HINT, guess_header, resolve_columns
 from tunelab.data.example import Example
-from tunelab.data.labels import check_known_labels, detect_labels
 from tunelab.data.readers import READERS, CsvReader, Record, detect_format, json_type, positions, read_text
-from tunelab.data.split import split_examples
 from tunelab.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -54,6 +52,12 @@ class Splits:
     files: dict[str, str] = field(default_factory=dict)
     header: bool | None = None
     """Whether train's first row is its header (None for JSONL); False: the columns are positions."""
+    format: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """How the files were read, for the artifact (``data.reading``): later files are read alike."""
+        return {"columns": {"text": self.text_column, "text_pair": self.text_pair_column, "label": self.label_column},
+                "format": self.format, "header": self.header}
 
 
 def _text(record: Record, column: str, path: Path) -> str:
@@ -214,100 +218,3 @@ def header_setting(value: str | bool | None) -> str:
 
 def _label_parts(value: str, separator: str) -> list[str]:
     return [part.strip() for part in value.split(separator) if part.strip()]
-
-
-def _label_set(examples: list[Example]) -> set[str]:
-    labels: set[str] = set()
-    for example in examples:
-        if isinstance(example.label, tuple):
-            labels.update(example.label)
-        elif example.label is not None:
-            labels.add(example.label)
-    return labels
-
-
-def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
-    """Read train (and dev/test files if set); carve the missing dev/test from train per data.split.
-
-    Dev and test files are read with the columns resolved on train, and their labels must all
-    appear in the final train split.
-    """
-    if data_config.train is None:
-        raise DataError("no training file: set data.train in the config or pass --set data.train=PATH")
-    read = partial(
-        read_examples,
-        format=data_config.format,
-        label_separator=data_config.label_separator,
-        multi_label=multi_label,
-        encoding=data_config.encoding,
-        header=data_config.header,
-    )
-    train_file = read(
-        data_config.train,
-        text_column=data_config.text_column,
-        text_pair_column=data_config.text_pair_column,
-        label_column=data_config.label_column,
-    )
-    files = {"train": str(train_file.path)}
-    # Dev/test files are read with train's columns; train's labels tell their first row is data.
-    train_labels = _label_set(train_file.examples)
-    loaded: dict[str, list[Example]] = {}
-    for name in ("dev", "test"):
-        path = getattr(data_config, name)
-        if path is not None:
-            loaded[name] = read(
-                path,
-                text_column=train_file.text_column,
-                text_pair_column=train_file.text_pair_column,
-                label_column=train_file.label_column,
-                known_labels=train_labels,
-            ).examples
-            files[name] = str(path)
-
-    split = data_config.split
-    carve_dev = split.dev if "dev" not in loaded else 0.0
-    carve_test = split.test if "test" not in loaded else 0.0
-    if carve_dev + carve_test >= 1.0:
-        raise ConfigError(
-            f"data.split.dev + data.split.test must be below 1 (got {carve_dev} + {carve_test}): "
-            "nothing would be left to train on"
-        )
-    train, dev, test = split_examples(train_file.examples, dev=carve_dev, test=carve_test, seed=split.seed)
-    for name, fraction, carved in (("dev", carve_dev, dev), ("test", carve_test, test)):
-        if fraction > 0 and not carved:
-            raise DataError(
-                f"data.split.{name}={fraction} carved no {name} examples from "
-                f"{len(train_file.examples)} training examples (at least one example of each label stays "
-                f"in train); set data.{name} to a {name} file or raise data.split.{name}",
-                train_file.path,
-            )
-
-    sources: dict[str, Literal["file", "split", "none"]] = {}
-    for name, carved in (("dev", dev), ("test", test)):
-        if name in loaded:
-            sources[name] = "file"
-        else:
-            sources[name] = "split" if carved else "none"
-    dev = loaded.get("dev", dev)
-    test = loaded.get("test", test)
-
-    known = detect_labels(train)
-    label_field = train_file.label_column or "label"
-    for name, examples in (("dev", dev), ("test", test)):
-        # A carved split can still hold a label train lacks: multi-label examples are stratified by
-        # their first label only, so a rare second label may land entirely outside train.
-        where = name if sources[name] == "file" else f"{name} (carved from train by data.split.{name})"
-        check_known_labels(examples, known, where, field=label_field)
-
-    return Splits(
-        train=train,
-        dev=dev,
-        test=test,
-        text_column=train_file.text_column,
-        text_pair_column=train_file.text_pair_column,
-        label_column=train_file.label_column,
-        dev_source=sources["dev"],
-        test_source=sources["test"],
-        files=files,
-        header=train_file.header,
-    )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tunelab.evaluation.report import _atomic_write_bytes
+from tunelab.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -233,7 +233,7 @@ def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     fig.clear()
-    _atomic_write_bytes(buffer.getvalue(), target)
+    atomic_write_bytes(buffer.getvalue(), target)
     return target
 
 

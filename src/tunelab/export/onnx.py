@@ -19,10 +19,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from tunelab.artifact import META_FILE, check_output_dir, examples_fingerprint, publish, read_meta, write_json
-from tunelab.config import DataConfig, parse_task_config
+from tunelab.artifact import ArtifactMeta, check_output_dir, examples_fingerprint, publish, read_meta, write_json, write_meta
+from tunelab.config import parse_data_config, parse_task_config
 from tunelab.errors import TunelabError
-from tunelab.inference.predictor import MODEL_INPUTS, Predictor, TorchBackend
+from tunelab.inference.predictor import Predictor, TorchBackend
 
 OPSET = 17
 PARITY_FILE = "parity.json"
@@ -53,9 +53,9 @@ def export_onnx(
     artifact, output = Path(artifact), Path(output_dir)
     quantize = _check_quantize(quantize)
     meta = read_meta(artifact)
-    if meta.get("export"):
-        raise ExportError(f"{artifact} is already an export ({meta['export'].get('format')}); "
-                          f"export the trained artifact it came from ({meta['export'].get('source')})")
+    if meta.export:
+        raise ExportError(f"{artifact} is already an export ({meta.export.get('format')}); "
+                          f"export the trained artifact it came from ({meta.export.get('source')})")
     if output.resolve() == artifact.resolve():
         raise ExportError("the export directory must differ from the artifact; choose another -o")
     check_output_dir(output, overwrite)
@@ -71,7 +71,7 @@ def export_onnx(
         work.mkdir()
         log(f"exporting to ONNX (opset {OPSET})")
         onnx_path = work / "model.onnx"
-        config, torch_bytes = _to_onnx(artifact, torch_predictor, onnx_path)
+        config, torch_bytes = _to_onnx(artifact, torch_predictor, onnx_path, examples)
         optimized, fused = False, {}
         if optimize:
             log("optimizing the graph (onnxruntime transformer fusions)")
@@ -88,8 +88,9 @@ def export_onnx(
                 shutil.copy2(artifact / name, staging / name)
         config.save_pretrained(staging)  # the exported model's config (adapter artifacts have none)
         export_info = {"format": "onnx", "quantize": quantize, "optimized": optimized, "opset": OPSET,
-                       "source": str(artifact.resolve()), "fused_operators": fused, "notes": notes}
-        write_json({**meta, "export": export_info}, staging / META_FILE)
+                       "source": str(artifact.resolve()), "fused_operators": fused, "notes": notes,
+                       "outputs": list(torch_predictor.task.output_names)}
+        write_meta(meta.model_copy(update={"export": export_info}), staging)
 
         log(f"checking parity on {len(examples)} examples ({data_info['source']})")
         onnx_predictor = Predictor.from_artifact(staging, device="cpu")
@@ -98,7 +99,7 @@ def export_onnx(
                       size_mb={"torch": round(torch_bytes / 1e6, 2), "onnx": _mb(staging / "model.onnx")})
         report["gate"] = _gate(report, max_metric_drop, force, output)
         write_json(report, staging / PARITY_FILE)
-        write_json({**meta, "export": {**export_info, "parity": _summary(report)}}, staging / META_FILE)
+        write_meta(meta.model_copy(update={"export": {**export_info, "parity": _summary(report)}}), staging)
         _write_card(artifact / "README.md", staging / "README.md", report, export_info)
         publish(staging, output, overwrite=overwrite)
     except BaseException:
@@ -116,7 +117,7 @@ def _gate(report: dict[str, Any], max_metric_drop: float, force: bool, output: P
             f"the ONNX export loses {drop:.2f} points of {m['name']} on {report['data']['num_examples']} examples "
             f"({report['data']['source']}): torch {m['torch']:.4f} -> onnx {m['onnx']:.4f}, allowed drop "
             f"{max_metric_drop:.2f}; predictions agree on {report['agreement']:.2%} of {report['agreement_unit']}, "
-            f"max logit difference {report['max_abs_logit_diff']:.4g}. {output} was not written. "
+            f"largest output difference {report['max_abs_output_diff']:.4g}. {output} was not written. "
             f"Pass --force to export anyway or raise --max-drop{hint}."
         )
     return {"max_metric_drop": max_metric_drop, "passed": drop <= max_metric_drop, "forced": force}
@@ -129,41 +130,51 @@ def _check_quantize(quantize: str | None) -> str | None:
     return value
 
 
-def dev_examples(predictor: Predictor, meta: dict[str, Any], data: str | Path | None) -> tuple[list[Any], dict[str, Any]]:
+def dev_examples(predictor: Predictor, meta: ArtifactMeta, data: str | Path | None) -> tuple[list[Any], dict[str, Any]]:
     """The labelled examples the parity check runs on: ``data``, else the artifact's dev file, else
-    the dev split carved again from the training file."""
-    task, files = predictor.task, meta.get("data", {}).get("files", {})
+    the dev examples carved from the training file, found by the lines the artifact recorded
+    (format-1 artifacts, which recorded none, carve the split again from the same settings)."""
+    task, files = predictor.task, meta.data.files
+    dev_lines = meta.data.dev_lines
     if data is not None:
         if not Path(data).is_file():
             raise ExportError(f"--data file not found: {data}")
         examples, info = task.read_file(data, meta), {"source": "--data", "file": str(data)}
-    elif "dev" in files and Path(files["dev"]["path"]).is_file():
-        examples, info = task.read_file(files["dev"]["path"], meta), {"source": "dev file", "file": files["dev"]["path"]}
-    elif "train" in files and Path(files["train"]["path"]).is_file() and meta["data"].get("dev_source") == "split":
-        splits = type(task).read_splits(DataConfig(**meta["config"]["data"]), parse_task_config(meta["task"]["config"]))
-        examples, info = list(splits.dev), {"source": "dev carved from train", "file": files["train"]["path"]}
+    elif "dev" in files and Path(files["dev"].path).is_file():
+        examples, info = task.read_file(files["dev"].path, meta), {"source": "dev file", "file": files["dev"].path}
+    elif "train" in files and Path(files["train"].path).is_file() and meta.data.dev_source == "split":
+        train_path = files["train"].path
+        if dev_lines is not None:
+            by_line = {ex.line: ex for ex in task.read_file(train_path, meta)}
+            examples = [by_line[line] for line in dev_lines if line in by_line]
+        else:
+            config = parse_task_config(meta.task.config)
+            splits = type(task).read_splits(parse_data_config(config.name, meta.data_config), config)
+            examples = list(splits.dev)
+        info = {"source": "dev carved from train", "file": train_path}
     else:
-        where = files.get("dev", files.get("train", {})).get("path", "the training data")
-        raise ExportError(f"no dev data to check the export against ({where} is not there); pass --data FILE with "
-                          "labelled examples in the training format")
+        where = files.get("dev", files.get("train"))
+        raise ExportError(f"no dev data to check the export against ({where.path if where else 'the training data'} "
+                          "is not there); pass --data FILE with labelled examples in the training format")
     if not examples:
         raise ExportError(f"{info['file']} has no examples to check the export against; pass --data FILE")
     task.check_known(examples, "parity data")
-    expected = meta.get("data", {}).get("fingerprint", {}).get("dev")
+    expected = meta.data.fingerprint.get("dev")
     info.update(num_examples=len(examples),
                 same_as_training_dev=None if expected is None else examples_fingerprint(examples) == expected)
     return examples, info
 
 
-class _LogitsOnly(torch.nn.Module):
-    """Positional inputs in, logits out: the signature torch.onnx.export traces."""
+class _Outputs(torch.nn.Module):
+    """Positional inputs in, the task's outputs as a tuple out: the signature torch.onnx.export traces."""
 
-    def __init__(self, model, names: Sequence[str]) -> None:
+    def __init__(self, model, task, names: Sequence[str]) -> None:
         super().__init__()
-        self.model, self.names = model, tuple(names)
+        self.model, self.task, self.names = model, task, tuple(names)
 
     def forward(self, *tensors):
-        return self.model(**dict(zip(self.names, tensors))).logits
+        outputs = self.task.outputs(self.model(**dict(zip(self.names, tensors))))
+        return tuple(outputs[name] for name in self.task.output_names)
 
 
 def _export_model(artifact: Path, predictor: Predictor):
@@ -184,25 +195,27 @@ def _export_model(artifact: Path, predictor: Predictor):
     return model.eval(), hf
 
 
-def _to_onnx(artifact: Path, predictor: Predictor, path: Path):
-    """TorchScript export (opset 17) with dynamic batch and sequence axes; returns the exported
-    model's config and its weights' size in bytes."""
+def _to_onnx(artifact: Path, predictor: Predictor, path: Path, examples: Sequence[Any]):
+    """TorchScript export (opset 17) with dynamic batch and sequence axes, traced on a batch of the
+    parity examples (so any input a task adds is there); returns the exported model's config and
+    its weights' size in bytes."""
     model, hf = _export_model(artifact, predictor)
+    task = predictor.task
     accepted = inspect.signature(hf.forward).parameters
-    names = [n for n in MODEL_INPUTS if n in accepted and n in predictor.tokenizer.model_input_names]
+    batch = predictor.collator([predictor.encode(list(examples[:2]))[i] for i in range(min(2, len(examples)))])
+    names = [n for n in task.input_names if n in batch and (n in accepted or "kwargs" in accepted)]
     if "input_ids" not in names:
         raise ExportError(f"cannot export {type(hf).__name__}: it does not take input_ids")
-    sample = predictor.tokenizer(["an example to trace the export", "and another"], padding=True, return_tensors="pt")
-    args = tuple(sample[n] if n in sample else torch.zeros_like(sample["input_ids"]) for n in names)
-    with torch.inference_mode():
-        token_level = model(**dict(zip(names, args))).logits.ndim == 3
+    args = tuple(batch[n] for n in names)
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
-    axes["logits"] = {0: "batch", 1: "sequence"} if token_level else {0: "batch"}
+    for name in task.output_names:
+        axes[name] = {0: "batch", 1: "sequence"} if name in task.sequence_keys else {0: "batch"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(_LogitsOnly(model, names), args, str(path), input_names=names, output_names=["logits"],
-                              dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True, dynamo=False)
+            torch.onnx.export(_Outputs(model, task, names), args, str(path), input_names=names,
+                              output_names=list(task.output_names), dynamic_axes=axes, opset_version=OPSET,
+                              do_constant_folding=True, dynamo=False)
         except Exception as exc:
             raise ExportError(f"torch.onnx.export failed for {type(hf).__name__}: {exc}") from exc
     return hf.config, sum(p.numel() * p.element_size() for p in model.parameters())
@@ -248,21 +261,33 @@ def _quantize_int8(source: Path, target: Path) -> Path:
 
 
 def parity_report(reference: Predictor, candidate: Predictor, examples: Sequence[Any]) -> dict[str, Any]:
-    """Task metric, prediction agreement and logit difference of two predictors on the same
-    encoded examples, plus their latency (batch 1) and throughput (batch 32)."""
+    """Task metric, prediction agreement and largest output difference of two predictors on the
+    same encoded examples, plus their latency (batch 1) and throughput (batch 32)."""
     task, encoded, encoded_export = reference.task, reference.encode(examples), candidate.encode(examples)
     if encoded_export.input_ids != encoded.input_ids:
         raise ExportError("the export's tokenizer files encode the data differently from the artifact's; "
                           "check the artifact's tokenizer files and export again")
-    before, after = reference.outputs_for(encoded), candidate.outputs_for(encoded_export)
-    metrics = {"torch": task.score(encoded, before), "onnx": task.score(encoded_export, after)}
-    name = task.default_metric if task.default_metric in metrics["torch"] else "accuracy"
-    agree, total, unit = _agreement(task, encoded, before, after)
+    scorers = {"torch": task.scorer(encoded), "onnx": task.scorer(encoded_export)}
+    items: dict[str, list[Any]] = {"torch": [None] * len(encoded), "onnx": [None] * len(encoded)}
+    max_diff = 0.0
+    for (indices, before), (_, after) in zip(reference.batches(encoded), candidate.batches(encoded_export)):
+        for side, outputs in (("torch", before), ("onnx", after)):
+            decoded = task.decode_batch(encoded, indices, outputs)
+            scorers[side].add(indices, decoded)
+            for i, item in zip(indices, decoded):
+                items[side][i] = item
+        for a, b in zip(task.unbatch(encoded, indices, before), task.unbatch(encoded, indices, after)):
+            for name in a:
+                if a[name].size:
+                    max_diff = max(max_diff, float(np.abs(a[name] - b[name]).max()))
+    metrics = {side: scorer.result() for side, scorer in scorers.items()}
+    name = task.default_metric
+    agree, total, unit = task.agreement(encoded, items["torch"], items["onnx"])
     report: dict[str, Any] = {
         "metric": {"name": name, "torch": metrics["torch"][name], "onnx": metrics["onnx"][name],
-                   "drop_points": round(100 * (metrics["torch"][name] - metrics["onnx"][name]), 4)},
+                   "drop_points": round(_drop(task, name, metrics["torch"][name], metrics["onnx"][name]), 4)},
         "agreement": agree / total if total else 1.0, "agreement_unit": unit, "agreeing": agree, "compared": total,
-        "max_abs_logit_diff": float(max((np.abs(a - b).max() for a, b in zip(before, after) if a.size), default=0.0)),
+        "max_abs_output_diff": max_diff, "max_abs_logit_diff": max_diff,
         "metrics": {k: {n: v for n, v in m.items() if isinstance(v, (int, float))} for k, m in metrics.items()},
     }
     # Timings depend on what else runs: the 1-minute load average before them says how busy the CPU was.
@@ -274,24 +299,17 @@ def parity_report(reference: Predictor, candidate: Predictor, examples: Sequence
     return report
 
 
-def _agreement(task, encoded, before, after) -> tuple[int, int, str]:
-    """Classification: texts whose decoded prediction agrees; NER: words whose tag agrees."""
-    if before and before[0].ndim == 2:
-        from tunelab.data.ner_encoding import word_outputs
-
-        pairs = [(a, b) for s1, s2 in zip(word_outputs(encoded, before), word_outputs(encoded, after))
-                 for a, b in zip(s1, s2) if a is not None]
-        return sum(int(a.argmax() == b.argmax()) for a, b in pairs), len(pairs), "words"
-    x, y = task.decode(np.stack(before)), task.decode(np.stack(after))
-    same = (x == y).reshape(len(x), -1).all(axis=1)
-    return int(same.sum()), len(same), "texts"
+def _drop(task, name: str, before: float, after: float) -> float:
+    """How many points the export loses on the metric (100 x the change, in the bad direction)."""
+    sign = -1.0 if task.metric_directions.get(name, "max") == "min" else 1.0
+    return 100 * sign * (before - after)
 
 
 def _speed(predictor: Predictor, examples: Sequence[Any]) -> dict[str, Any]:
     """p50/p95 of single-text calls (tokenisation included) and samples/s over batches of 32; bounded work."""
     def timed(items) -> float:
         start = time.perf_counter()
-        predictor.outputs_for(predictor.encode(items))
+        predictor.items_for(predictor.encode(items))
         return time.perf_counter() - start
 
     pick = lambda i: examples[i % len(examples)]  # noqa: E731
@@ -314,7 +332,7 @@ def _mb(path: Path) -> float:
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
-    return {k: report[k] for k in ("metric", "agreement", "agreement_unit", "max_abs_logit_diff", "latency_ms",
+    return {k: report[k] for k in ("metric", "agreement", "agreement_unit", "max_abs_output_diff", "max_abs_logit_diff", "latency_ms",
                                    "throughput", "size_mb", "gate")}
 
 
@@ -333,7 +351,7 @@ def export_card_section(report: dict[str, Any], export: dict[str, Any]) -> str:
 
 An ONNX export ({kind}, opset {export['opset']}) of `{export['source']}` made by `tunelab export`, without
 PyTorch weights: `tunelab.load(...)` runs it on onnxruntime (plain transformers loads the source artifact).
-Inputs `input_ids`, `attention_mask` (and `token_type_ids` if the model takes them), int64, (batch, sequence); output `logits`.
+Inputs `input_ids`, `attention_mask` (and `token_type_ids` if the model takes them), int64, (batch, sequence); outputs {', '.join(f'`{n}`' for n in export.get('outputs', ['logits']))}.
 
 Parity with the torch model on {report['data']['num_examples']} examples ({report['data']['source']}){forced}:
 
@@ -344,6 +362,6 @@ Parity with the torch model on {report['data']['num_examples']} examples ({repor
 | throughput, batch 32 (samples/s) | {thr['torch']:.0f} | {thr['onnx']:.0f} |
 | model size (MB) | {report['size_mb']['torch']:.1f} | {report['size_mb']['onnx']:.1f} |
 
-Predictions agree on {report['agreement']:.2%} of {report['agreement_unit']}; the largest logit difference is
-{report['max_abs_logit_diff']:.3g}. The full numbers are in `parity.json`.
+Predictions agree on {report['agreement']:.2%} of {report['agreement_unit']}; the largest output difference is
+{report['max_abs_output_diff']:.3g}. The full numbers are in `parity.json`.
 """

@@ -48,29 +48,35 @@ def providers_for(device: str | None, available: list[str]) -> list[Any]:
 
 
 class OnnxBackend:
-    """Runs an exported artifact's ONNX graph: numpy inputs in, float32 numpy logits out."""
+    """Runs an exported artifact's ONNX graph: numpy inputs in, the task's outputs out (float32 numpy)."""
 
     name = "onnx"
 
-    def __init__(self, session, *, num_labels: int | None = None) -> None:
+    def __init__(self, session, *, output_names: tuple[str, ...] = ("logits",),
+                 output_sizes: dict[str, int] | None = None) -> None:
         self.session = session
         self.inputs = {node.name: _NUMPY_TYPES.get(node.type, np.int64) for node in session.get_inputs()}
-        outputs = [node.name for node in session.get_outputs()]
-        self.output_name = "logits" if "logits" in outputs else outputs[0]
+        graph_outputs = {node.name: node for node in session.get_outputs()}
         if "input_ids" not in self.inputs:
             raise ArtifactError(f"the ONNX graph has no input_ids input (inputs: {', '.join(self.inputs)}); "
                                 "re-export the artifact with `tunelab export`")
-        last = [node for node in session.get_outputs() if node.name == self.output_name][0].shape[-1]
-        if num_labels is not None and isinstance(last, int) and last != num_labels:
-            raise ArtifactError(f"the ONNX graph outputs {last} scores per item but the artifact has {num_labels} "
-                                "labels; model.onnx does not belong to this tunelab.json")
+        missing = [name for name in output_names if name not in graph_outputs]
+        if missing:
+            raise ArtifactError(f"the ONNX graph has no output {', '.join(missing)} (outputs: "
+                                f"{', '.join(graph_outputs)}); model.onnx does not belong to this tunelab.json")
+        self.output_names = list(output_names)
+        for name, size in (output_sizes or {}).items():
+            last = graph_outputs[name].shape[-1] if name in graph_outputs else None
+            if isinstance(last, int) and last != size:
+                raise ArtifactError(f"the ONNX graph's {name} has {last} scores per item but the artifact expects "
+                                    f"{size}; model.onnx does not belong to this tunelab.json")
 
     @property
     def providers(self) -> list[str]:
         return list(self.session.get_providers())
 
     @classmethod
-    def from_artifact(cls, path: Path, task, meta: dict[str, Any], device: str | None = None) -> "OnnxBackend":
+    def from_artifact(cls, path: Path, task, meta: Any, device: str | None = None) -> OnnxBackend:
         try:
             import onnxruntime as ort
         except ImportError as exc:  # pragma: no cover - a declared dependency
@@ -92,7 +98,7 @@ class OnnxBackend:
             session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own, unexported exception types
             raise ArtifactError(f"onnxruntime could not load {model_path}: {exc}") from exc
-        return cls(session, num_labels=len(task.labels))
+        return cls(session, output_names=tuple(task.output_names), output_sizes=task.output_sizes())
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         if "input_ids" not in inputs:
@@ -107,5 +113,5 @@ class OnnxBackend:
                 feed[name] = np.ones_like(inputs["input_ids"], dtype=dtype)
             else:
                 raise ArtifactError(f"model.onnx expects an input '{name}' that the tokenizer does not produce")
-        (logits,) = self.session.run([self.output_name], feed)
-        return np.asarray(logits, dtype=np.float32)
+        values = self.session.run(self.output_names, feed)
+        return {name: np.asarray(value, dtype=np.float32) for name, value in zip(self.output_names, values)}

@@ -3,61 +3,69 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 from transformers import AutoTokenizer
 
-from tunelab.artifact import read_meta
+from tunelab.artifact import ArtifactMeta, read_meta
 from tunelab.config import parse_task_config
-from tunelab.data.batching import LengthBucketBatchSampler, PaddingCollator
+from tunelab.data.batching import LengthBucketBatchSampler
 from tunelab.data.encoding import EncodedDataset
 from tunelab.errors import ArtifactLoadError, ConfigError, TunelabError
 from tunelab.tasks import task_from_state
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+from tunelab.tasks.base import Outputs, Task
 
 
 class TorchBackend:
-    """Runs the artifact's PyTorch model: numpy inputs in, numpy logits out."""
+    """Runs the artifact's PyTorch model: numpy inputs in, the task's outputs out (float32 numpy)."""
 
     name = "torch"
 
-    def __init__(self, model, device: str | None = None) -> None:
+    def __init__(self, model, device: str | None = None, *, output_names: tuple[str, ...] = ("logits",),
+                 task: Task | None = None) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
+        self.task = task
+        self.output_names = tuple(task.output_names) if task is not None else tuple(output_names)
 
     @classmethod
-    def from_artifact(cls, path: Path, task, meta: dict[str, Any], device: str | None = None) -> "TorchBackend":
-        method_meta = meta.get("method") or {"stored": "full_model"}
-        if method_meta.get("stored", "full_model") == "full_model":
+    def load_model(cls, path: Path, task: Task, meta: ArtifactMeta):
+        """The artifact's torch model: the full model, or the base model with the trained weights restored."""
+        if meta.method.stored == "full_model":
             from tunelab.tasks.backbone import load_trained
 
-            return cls(load_trained(task.model_class, path), device)
+            return load_trained(task.model_class, path)
         # Only the trained weights are here: rebuild the base model it refers to, then restore them.
         from tunelab.config import ModelConfig, parse_method_config
         from tunelab.methods import build_method
         from tunelab.models.resolve import resolve_model
 
-        model_meta = meta["model"]
+        model_meta = meta.model
         try:
-            resolved = resolve_model(model_meta["base"])
+            resolved = resolve_model(model_meta.base)
         except TunelabError:
-            if not model_meta.get("path") or not Path(model_meta["path"]).is_dir():
+            if not model_meta.path or not Path(model_meta.path).is_dir():
                 raise ArtifactLoadError(
                     f"{path} holds only the weights its method trained; it needs its base model "
-                    f"'{model_meta['base']}', which is not available here"
+                    f"'{model_meta.base}', which is not available here"
                 ) from None
-            resolved = resolve_model(model_meta["path"])
-        base = task.build_model(resolved, ModelConfig.model_validate(meta["config"]["model"]))
-        method = build_method(parse_method_config(method_meta["config"]), resolved.path)
-        return cls(method.load(base, path), device)
+            resolved = resolve_model(model_meta.path)
+        base = task.build_model(resolved, ModelConfig.model_validate(meta.model_config_section))
+        method = build_method(parse_method_config(meta.method.config), resolved.path, task_type=task.peft_task_type)
+        return method.load(base, path)
+
+    @classmethod
+    def from_artifact(cls, path: Path, task: Task, meta: ArtifactMeta, device: str | None = None) -> TorchBackend:
+        return cls(cls.load_model(path, task, meta), device, task=task)
 
     @torch.inference_mode()
-    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    def __call__(self, inputs: dict[str, np.ndarray]) -> Outputs:
         tensors = {k: torch.from_numpy(v).to(self.device) for k, v in inputs.items()}
-        return self.model(**tensors).logits.float().cpu().numpy()
+        output = self.model(**tensors)
+        values = self.task.outputs(output) if self.task is not None else {n: getattr(output, n) for n in self.output_names}
+        return {name: value.float().cpu().numpy() for name, value in values.items()}
 
 
 def backend_class(name: str):
@@ -76,15 +84,15 @@ class Predictor:
     The model runs through a backend (``torch``, or ``onnx`` for an exported artifact); the
     tokenizer, batching and decoding are the same for every backend."""
 
-    def __init__(self, backend, tokenizer, task, meta: dict[str, Any], *, batch_size: int = 64):
+    def __init__(self, backend, tokenizer, task: Task, meta: ArtifactMeta, *, batch_size: int = 64):
         self.backend = backend
         self.tokenizer = tokenizer
         self.task = task
         self.meta = meta
         self.batch_size = batch_size
-        self.max_length = int(meta["model"]["max_length"])
+        self.max_length = int(meta.model.max_length)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.collator = PaddingCollator(pad, multi_label=getattr(task, "multi_label", False))
+        self.collator = task.collator(pad)
 
     @classmethod
     def from_artifact(
@@ -94,8 +102,8 @@ class Predictor:
         path = Path(path)
         meta = read_meta(path)
         if backend is None:
-            backend = "onnx" if meta.get("export") and not (path / "model.safetensors").is_file() else "torch"
-        task = task_from_state(parse_task_config(meta["task"]["config"]), meta["task"]["state"])
+            backend = "onnx" if meta.export and not (path / "model.safetensors").is_file() else "torch"
+        task = task_from_state(parse_task_config(meta.task.config), meta.task.state)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         runner = backend_class(backend).from_artifact(path, task, meta, device)
         return cls(runner, tokenizer, task, meta, batch_size=batch_size)
@@ -111,55 +119,74 @@ class Predictor:
 
     @property
     def metrics(self) -> dict[str, Any]:
-        return dict(self.meta.get("metrics") or {})
+        return dict(self.meta.metrics)
 
     # -- core ----------------------------------------------------------------------------------
-    def outputs_for(self, encoded: EncodedDataset) -> list[np.ndarray]:
-        """Logits per encoded item, in order; token-level logits cut to the item's length.
-        Batches are formed from items of similar length (less padding)."""
-        outputs: list[np.ndarray] = [None] * len(encoded)  # type: ignore[list-item]
+    def batches(self, encoded: EncodedDataset) -> Iterator[tuple[list[int], Outputs]]:
+        """(item indices, the model's outputs) per batch; batches are formed from items of similar
+        length (less padding)."""
         for indices in LengthBucketBatchSampler(encoded.lengths, self.batch_size, shuffle=False):
             batch = self.collator([encoded[i] for i in indices])
-            logits = self.backend({k: batch[k].numpy() for k in MODEL_INPUTS if k in batch})
-            for row, i in zip(logits, indices):
-                outputs[i] = row[: encoded.lengths[i]] if row.ndim == 2 else row
-        return outputs
+            yield indices, self.backend({k: batch[k].numpy() for k in self.task.input_names if k in batch})
+
+    def items_for(self, encoded: EncodedDataset) -> list[Any]:
+        """The task's per-item results (decoded batch by batch), in input order."""
+        items: list[Any] = [None] * len(encoded)
+        for indices, outputs in self.batches(encoded):
+            for i, item in zip(indices, self.task.decode_batch(encoded, indices, outputs)):
+                items[i] = item
+        return items
+
+    def raw_outputs(self, encoded: EncodedDataset) -> list[dict[str, np.ndarray]]:
+        """Each item's raw model outputs (the task's ``output_names``, cut to the item's length), in
+        input order: for inspection on small sets; predict and evaluate never hold them all."""
+        items: list[Any] = [None] * len(encoded)
+        for indices, outputs in self.batches(encoded):
+            for i, item in zip(indices, self.task.unbatch(encoded, indices, outputs)):
+                items[i] = item
+        return items
 
     def encode(self, examples: Sequence[Any]) -> EncodedDataset:
         return self.task.encode(self.tokenizer, examples, self.max_length)
 
-    def _run(self, texts, text_pairs=None, tokens=None):
-        examples = self.task.make_examples(texts, text_pairs=text_pairs, tokens=tokens)
-        encoded = self.encode(examples)
-        return encoded, self.outputs_for(encoded)
+    def _run(self, texts, text_pairs=None, tokens=None) -> tuple[EncodedDataset, list[Any]]:
+        encoded = self.encode(self.task.make_examples(texts, text_pairs=text_pairs, tokens=tokens))
+        return encoded, self.items_for(encoded)
 
     # -- public API ----------------------------------------------------------------------------
-    def predict(self, texts: str | Sequence[str] | None = None, text_pairs: Sequence[str] | None = None, *,
+    def predict(self, texts: str | Sequence[str] | None = None, text_pairs: str | Sequence[str] | None = None, *,
                 tokens: Sequence[Sequence[str]] | None = None) -> list:
-        """One prediction per input: a label name (a list of names for multi-label models), or for
-        token classification a list of entities ``{text, type, start, end, score}`` with character
-        offsets into the input string. ``tokens`` gives pre-tokenised input instead of texts."""
+        """One prediction per input, as the task defines it: a label name (a list of names for
+        multi-label models), a number (regression), or a list of entities ``{text, type, start,
+        end, score}`` with character offsets (token classification; ``tokens`` gives pre-tokenised
+        input instead of texts). Pair models take ``text_pairs``, one per text."""
         return self.task.predictions(*self._run(texts, text_pairs, tokens))
 
-    def predict_proba(self, texts: str | Sequence[str], text_pairs: Sequence[str] | None = None) -> np.ndarray:
-        """Classification: probabilities, shape (n, len(labels)), columns in ``self.labels`` order."""
-        _, outputs = self._run(texts, text_pairs)
-        return self.task.probabilities(np.stack(outputs)) if outputs else np.zeros((0, len(self.labels)))
+    def predict_proba(self, texts: str | Sequence[str], text_pairs: str | Sequence[str] | None = None) -> np.ndarray:
+        """Class probabilities, shape (n, len(labels)), columns in ``self.labels`` order (tasks with classes)."""
+        probabilities = getattr(self.task, "class_probabilities", None)
+        if probabilities is None:
+            raise TypeError(f"a {self.task.name} model has no class probabilities; use predict()")
+        return probabilities(self._run(texts, text_pairs)[1])
 
-    def predict_scores(self, texts: str | Sequence[str] | None = None, text_pairs: Sequence[str] | None = None, *,
-                       tokens: Sequence[Sequence[str]] | None = None, top_k: int = 1) -> list[dict[str, Any]]:
+    def predict_scores(self, texts: str | Sequence[str] | None = None, text_pairs: str | Sequence[str] | None = None,
+                       *, tokens: Sequence[Sequence[str]] | None = None, top_k: int = 1) -> list[dict[str, Any]]:
         """One JSON-ready record per input, with scores (what `tunelab predict` prints)."""
         return self.records_for(self.task.make_examples(texts, text_pairs=text_pairs, tokens=tokens), top_k=top_k)
 
     def records_for(self, examples: Sequence[Any], *, top_k: int = 1) -> list[dict[str, Any]]:
         """Prediction records for examples already read (e.g. from a file)."""
         encoded = self.encode(examples)
-        return self.task.prediction_records(encoded, self.outputs_for(encoded), top_k=top_k)
+        return self.task.prediction_records(encoded, self.items_for(encoded), top_k=top_k)
 
     def evaluate(self, examples: Sequence[Any]) -> dict[str, Any]:
-        """The task's metrics on labelled examples; the same code scores training-time reports."""
+        """The task's metrics on labelled examples, accumulated batch by batch; the same code
+        scores training-time reports."""
         encoded = self.encode(examples)
-        return self.task.score(encoded, self.outputs_for(encoded))
+        scorer = self.task.scorer(encoded)
+        for indices, outputs in self.batches(encoded):
+            scorer.add(indices, self.task.decode_batch(encoded, indices, outputs))
+        return scorer.result()
 
 
 def load(path: str | Path, *, backend: str | None = None, device: str | None = None, batch_size: int = 64) -> Predictor:

@@ -21,9 +21,10 @@ class Method:
     mergeable = True  # can be saved as a plain model
     stores_full_model = True  # the artifact holds the whole model (else: trained weights + base reference)
 
-    def __init__(self, config: Any, base_path: str | None = None) -> None:
+    def __init__(self, config: Any, base_path: str | None = None, task_type: str = "SEQ_CLS") -> None:
         self.config = config
         self.base_path = base_path  # the base model directory (tokenizer for prompt initialisation)
+        self.task_type = task_type  # peft's TaskType name, given by the task (never guessed from a class name)
         if getattr(config, "merge", False) and not self.mergeable:
             from tunelab.errors import ConfigError
 

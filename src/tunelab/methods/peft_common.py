@@ -15,10 +15,6 @@ from tunelab.methods.base import Method
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
 
 
-def peft_task_type(model: torch.nn.Module) -> TaskType:
-    return TaskType.TOKEN_CLS if type(model).__name__.endswith("ForTokenClassification") else TaskType.SEQ_CLS
-
-
 class VirtualTokenTrim(torch.nn.Module):
     """Prompt and P-tuning prepend virtual tokens to the input, so a token-classification model
     returns logits for them too; drop those positions so logits line up with the real tokens."""
@@ -44,7 +40,7 @@ class PeftMethod(Method):
     def apply(self, model: torch.nn.Module, head_modules: list[str]) -> torch.nn.Module:
         # Explicitly the task's head (only modules with weights): never left to name guessing.
         with_weights = [m for m in head_modules if any(True for _ in getattr(model, m).parameters())]
-        task_type = peft_task_type(model)
+        task_type = TaskType(self.task_type)
         peft_model = get_peft_model(model, self.peft_config(task_type, with_weights))
         return self._wrap_for(peft_model, task_type)
 
@@ -67,4 +63,4 @@ class PeftMethod(Method):
 
     def load(self, base: torch.nn.Module, directory: Path) -> torch.nn.Module:
         peft_model = PeftModel.from_pretrained(base, directory, is_trainable=False)
-        return self._wrap_for(peft_model, peft_task_type(base))
+        return self._wrap_for(peft_model, TaskType(self.task_type))

@@ -63,16 +63,19 @@ class PredictorRunner:
     def __init__(self, predictor) -> None:
         self.predictor = predictor
         self.lock = threading.Lock()
-        self.split = all(hasattr(predictor, name) for name in ("encode", "outputs_for"))
+        self.split = all(hasattr(predictor, name) for name in ("encode", "items_for"))
 
-    def __call__(self, texts: list[str], top_k: int) -> list[dict[str, Any]]:
+    def __call__(self, items: list[tuple[str, str | None]], top_k: int) -> list[dict[str, Any]]:
+        """``items`` are (text, second text or None); a batch holds one kind (the task checks pairs first)."""
         p = self.predictor
+        texts = [text for text, _ in items]
+        pairs = [pair for _, pair in items] if any(pair is not None for _, pair in items) else None
         if not self.split:
-            return p.predict_scores(texts, top_k=top_k)
-        examples = p.task.make_examples(texts)
+            return p.predict_scores(texts, top_k=top_k) if pairs is None else p.predict_scores(texts, pairs, top_k=top_k)
+        examples = p.task.make_examples(texts, text_pairs=pairs)
         with self.lock:
             encoded = p.encode(examples)
-        return p.task.prediction_records(encoded, p.outputs_for(encoded), top_k=top_k)
+        return p.task.prediction_records(encoded, p.items_for(encoded), top_k=top_k)
 
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
@@ -210,7 +213,8 @@ def create_app(settings: ServeSettings, *, loader: Loader | None = None) -> Fast
         title="tunelab",
         version=__version__,
         summary="Predictions from a fine-tuned tunelab model.",
-        description="Classification (labels with scores) or NER (entities with character offsets). "
+        description="Predictions of the model's task (see GET /v1/model): labels with scores, numbers, or entities "
+        "with character offsets. "
         "When API keys are configured, /v1 and /metrics need `Authorization: Bearer KEY` or `X-API-Key: KEY`.",
         lifespan=lifespan,
     )

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from tunelab.errors import InputError
 from tunelab.serve.auth import ApiKeyDep, KeyVerifier
 from tunelab.serve.batching import BatcherClosed, MicroBatcher, QueueFull
 from tunelab.serve.logs import CONTEXT_KEY, RequestContext
@@ -44,16 +45,15 @@ class ServiceState:
     def model_info(self) -> dict[str, Any]:
         p, s = self.predictor, self.settings
         meta = p.meta
-        entity_types = meta.get("task", {}).get("state", {}).get("entity_types")
         return {
+            **p.task.describe(),  # the task's own facts: entity types, multi-label, pairs, ...
             **self.summary(),
             "labels": p.labels,
-            "entity_types": entity_types,
-            "multi_label": bool(getattr(p.task, "multi_label", False)),
+            "pairs": bool(getattr(p.task, "pairs", False)),
             "max_length": p.max_length,
-            "base_model": (meta.get("config") or {}).get("model", {}).get("name") or meta.get("model", {}).get("base"),
+            "base_model": meta.model_config_section.get("name") or meta.model.base,
             "metrics": {k: v for k, v in p.metrics.items() if k not in HIDDEN_METRIC_KEYS},
-            "versions": {k: str(v) for k, v in (meta.get("versions") or {}).items()},
+            "versions": {k: str(v) for k, v in meta.versions.items()},
             "limits": Limits(max_texts=s.max_texts, max_chars=s.max_chars, max_body_bytes=s.max_body_bytes,
                              max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms),
         }
@@ -96,6 +96,21 @@ async def read_predict_request(request: Request) -> PredictRequest:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
 
 
+def check_pairs(body: PredictRequest, predictor: Any) -> None:
+    """A pair model needs ``text_pairs``, a single-text model must not get them: 422 before any work."""
+    check = getattr(getattr(predictor, "task", None), "check_pairs", None)
+    if check is None:
+        return
+    try:
+        check(body.texts, body.text_pairs)
+    except InputError as err:
+        code = "pairs_required" if body.text_pairs is None else "pairs_not_accepted"
+        if body.text_pairs is not None and len(body.text_pairs) != len(body.texts) and getattr(predictor.task, "pairs", False):
+            code = "pairs_mismatch"
+        raise ApiError(422, code, str(err), detail={"texts": len(body.texts),
+                       "text_pairs": None if body.text_pairs is None else len(body.text_pairs)}) from None
+
+
 def check_limits(body: PredictRequest, settings: ServeSettings) -> None:
     n = len(body.texts)
     if n == 0:
@@ -107,6 +122,11 @@ def check_limits(body: PredictRequest, settings: ServeSettings) -> None:
         if len(text) > settings.max_chars:
             raise limit_error(422, "text_too_long",
                               f"texts[{i}] has {len(text)} characters; at most {settings.max_chars} are allowed",
+                              "max_chars", settings.max_chars, index=i, got=len(text))
+    for i, text in enumerate(body.text_pairs or ()):
+        if len(text) > settings.max_chars:
+            raise limit_error(422, "text_too_long",
+                              f"text_pairs[{i}] has {len(text)} characters; at most {settings.max_chars} are allowed",
                               "max_chars", settings.max_chars, index=i, got=len(text))
 
 
@@ -145,15 +165,16 @@ PREDICT_OPENAPI = {"requestBody": {"required": True, "content": {"application/js
 
 
 @api.post("/predict", response_model=PredictResponse, openapi_extra=PREDICT_OPENAPI,
-          summary="Labels with scores (classification) or entities (NER) for each text")
+          summary="The model's prediction for each text (or text pair): labels with scores, a number, or entities")
 async def predict(request: Request, service: ReadyServiceDep, context: ContextDep) -> Response:
     body = await read_predict_request(request)
     check_limits(body, service.settings)
+    check_pairs(body, service.predictor)
     context.n_texts = len(body.texts)
-    # top_k only changes classification output; NER requests all share batches
-    key = body.top_k if service.predictor.task.name == "text_classification" else 1
+    pairs = body.text_pairs if body.text_pairs is not None else [None] * len(body.texts)
     try:
-        records = await service.batcher.submit(body.texts, key=key)
+        # requests share a model call when they ask for the same top_k
+        records = await service.batcher.submit(list(zip(body.texts, pairs)), key=body.top_k)
     except QueueFull as err:
         raise ApiError(503, "overloaded", "too many texts are waiting for the model; retry shortly",
                        detail={"limit": "max_queue_texts", "value": service.settings.max_queue_texts},

@@ -3,25 +3,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-PREDICT_EXAMPLES: dict[str, dict[str, Any]] = {
-    "classification": {
-        "summary": "Classify two texts",
-        "value": {"texts": ["I was charged twice for my card payment", "Where is my new card?"], "top_k": 1},
-    },
-    "top_k": {
-        "summary": "Three best labels with scores",
-        "value": {"texts": ["How do I top up with a bank transfer?"], "top_k": 3},
-    },
-    "ner": {
-        "summary": "Entities (token classification model)",
-        "value": {"texts": ["John Smith flew from Paris to Berlin on Monday."]},
-    },
-}
+def _predict_examples() -> dict[str, dict[str, Any]]:
+    """Request examples for the OpenAPI page: each registered task's own."""
+    from tunelab.tasks import task_specs
+
+    examples: dict[str, dict[str, Any]] = {}
+    for spec in task_specs():
+        examples.update(getattr(spec.task_class(), "request_examples", {}))
+    return examples
+
+
+PREDICT_EXAMPLES: dict[str, dict[str, Any]] = _predict_examples()
 
 
 class PredictRequest(BaseModel):
@@ -34,33 +31,10 @@ class PredictRequest(BaseModel):
         description="Texts to classify or tag: at least one, at most `max_texts` (default 64), each at most "
         "`max_chars` characters (default 2000).",
     )
-    top_k: int = Field(1, ge=1, le=1000, description="Labels with scores per text (classification only).")
-
-
-class LabelScore(BaseModel):
-    label: str
-    score: float
-
-
-class ClassificationPrediction(BaseModel):
-    text: str
-    label: str | None = Field(None, description="Best label (single-label models).")
-    score: float | None = Field(None, description="Probability of `label`.")
-    labels: list[str] | None = Field(None, description="Labels over the threshold (multi-label models).")
-    top: list[LabelScore] = Field(description="The `top_k` best labels, best first.")
-
-
-class Entity(BaseModel):
-    text: str
-    type: str
-    start: int = Field(description="Character offset of the entity in the text.")
-    end: int = Field(description="Character offset just past the entity.")
-    score: float
-
-
-class EntityPrediction(BaseModel):
-    text: str
-    entities: list[Entity]
+    text_pairs: list[str] | None = Field(
+        None, description="Second texts, one per text: required by models trained on text pairs, refused by others.",
+    )
+    top_k: int = Field(1, ge=1, le=1000, description="Labels with scores per text (models with labels).")
 
 
 class ModelSummary(BaseModel):
@@ -69,9 +43,17 @@ class ModelSummary(BaseModel):
     backend: str
 
 
+def _prediction_schema() -> Any:
+    """One prediction: the union of every registered task's prediction schema (for OpenAPI)."""
+    from tunelab.tasks import task_specs
+
+    schemas = tuple(spec.task_class().prediction_schema for spec in task_specs())
+    return Union[schemas] if len(schemas) > 1 else schemas[0]  # noqa: UP007
+
+
 class PredictResponse(BaseModel):
     model: ModelSummary
-    predictions: list[ClassificationPrediction | EntityPrediction] = Field(description="One per text, in order.")
+    predictions: list[_prediction_schema()] = Field(description="One per text, in order.")  # type: ignore[valid-type]
 
 
 class Limits(BaseModel):
@@ -83,12 +65,13 @@ class Limits(BaseModel):
 
 
 class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")  # plus the task's own facts (entity_types, multi_label, ...)
+
     name: str
     task: str
     backend: str
     labels: list[str]
-    entity_types: list[str] | None = None
-    multi_label: bool = False
+    pairs: bool = Field(False, description="Trained on text pairs: /v1/predict needs `text_pairs`.")
     max_length: int
     base_model: str | None = None
     metrics: dict[str, Any] = Field(description="Scores on the artifact's evaluation split.")

@@ -1,72 +1,218 @@
-"""The contract every task module fulfils. The loop, the artifact and the Predictor only talk to this."""
+"""The contract between the core and a task, and what every task shares (:class:`BaseTask`).
+
+The core (loop, Predictor, export, serve, CLI) moves dicts of tensors and arrays and asks the task
+everything that depends on what is predicted:
+
+- data: ``read_splits`` (training), ``read_file`` (evaluate, predict), ``make_examples`` (raw input),
+  ``encode`` (examples -> an indexable dataset of unpadded items), ``collator`` (items -> a batch);
+- model: ``build_model``, ``head_modules``; ``input_names`` are the batch keys the model takes,
+  ``target_names`` the ones the loss takes, ``output_names`` what it returns (``outputs`` picks
+  them from the model's output), ``sequence_keys`` the outputs and targets with a sequence axis
+  (padded to a common width when processes exchange them);
+- results: ``decode_batch`` turns one batch of outputs (numpy) into compact per-item results,
+  which ``scorer`` (metrics, accumulated batch by batch), ``predictions`` (Python API),
+  ``prediction_records`` (JSON for predict and serve) and ``agreement`` (export parity) use;
+- presentation: ``print_report``, ``write_plots``, ``record_table`` (CSV/terminal), ``describe``
+  (service model info), ``prediction_schema`` (OpenAPI).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
+from pydantic import BaseModel
+from rich.console import Console
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tunelab.config import DataConfig, ModelConfig
+from tunelab.data.batching import PaddingCollator
 from tunelab.data.encoding import EncodedDataset
+from tunelab.errors import InputError
 from tunelab.models.resolve import ResolvedModel
+from tunelab.tasks.backbone import head_modules
+
+Outputs = dict[str, np.ndarray]
+LossFn = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor]
+
+
+class Scorer(Protocol):
+    """Metrics accumulated batch by batch: ``add`` keeps only what the metrics need."""
+
+    def add(self, indices: Sequence[int], items: Sequence[Any]) -> None: ...
+
+    def result(self) -> dict[str, Any]: ...
 
 
 class Task(Protocol):
     name: ClassVar[str]
     model_class: ClassVar[type]  # the transformers Auto class that loads the artifact
+    peft_task_type: ClassVar[str]  # peft's TaskType for this head
     default_metric: ClassVar[str]
     metric_directions: ClassVar[dict[str, str]]  # selectable dev metrics -> "max" | "min"
-    labels: list[str]  # the model's output labels, in id order
+    input_names: ClassVar[tuple[str, ...]]
+    target_names: ClassVar[tuple[str, ...]]
+    output_names: ClassVar[tuple[str, ...]]
+    sequence_keys: ClassVar[dict[str, float]]  # key with a sequence axis (dim 1) -> its padding value
+    prediction_schema: ClassVar[type[BaseModel]]
+    labels: list[str]  # the model's output labels, in id order (empty for a task that predicts numbers)
     config: Any  # the task's own config section
+    pairs: bool  # trained on text pairs: every input must be a pair
 
     # -- construction --------------------------------------------------------------------------
     @staticmethod
-    def read_splits(data_config: DataConfig, config: Any) -> Any:
-        """train/dev/test examples (dev/test carved when no file), files and their sources."""
+    def read_splits(data_config: DataConfig, config: Any) -> Any: ...
 
     @classmethod
-    def from_examples(cls, config: Any, train: Sequence[Any]) -> "Task":
-        """Labels detected from train (or taken from the config)."""
+    def from_examples(cls, config: Any, train: Sequence[Any]) -> Task: ...
 
     @classmethod
-    def from_state(cls, config: Any, state: dict[str, Any]) -> "Task":
-        """Rebuild the task from an artifact's ``tunelab.json``."""
+    def from_state(cls, config: Any, state: dict[str, Any]) -> Task: ...
 
-    def state(self) -> dict[str, Any]:
-        """What the artifact must store to rebuild this task (labels, options)."""
+    def state(self) -> dict[str, Any]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def output_sizes(self) -> dict[str, int]: ...
 
     # -- model and training --------------------------------------------------------------------
-    def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel:
-        """A backbone with this task's freshly initialised head."""
+    def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel: ...
+
+    def head_modules(self, model: PreTrainedModel) -> list[str]: ...
+
+    def encode(self, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Any], max_length: int) -> EncodedDataset: ...
+
+    def collator(self, pad_token_id: int) -> Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]: ...
+
+    def outputs(self, model_output: Any) -> dict[str, torch.Tensor]: ...
+
+    def loss_fn(self, train: Sequence[Any]) -> LossFn: ...
+
+    # -- results -------------------------------------------------------------------------------
+    def decode_batch(self, encoded: EncodedDataset, indices: Sequence[int], outputs: Outputs) -> list[Any]: ...
+
+    def scorer(self, encoded: EncodedDataset) -> Scorer: ...
+
+    def predictions(self, encoded: EncodedDataset, items: Sequence[Any]) -> list[Any]: ...
+
+    def prediction_records(self, encoded: EncodedDataset, items: Sequence[Any], *, top_k: int = 1) -> list[dict]: ...
+
+    def agreement(self, encoded: EncodedDataset, a: Sequence[Any], b: Sequence[Any]) -> tuple[int, int, str]: ...
+
+    # -- files and raw input -------------------------------------------------------------------
+    def read_file(self, path: str | Path, meta: Any, **options: Any) -> list[Any]: ...
+
+    def check_known(self, examples: Sequence[Any], where: str) -> None: ...
+
+    def make_examples(self, texts: Any = None, text_pairs: Any = None, tokens: Any = None) -> list[Any]: ...
+
+    # -- presentation --------------------------------------------------------------------------
+    def print_report(self, metrics: dict[str, Any], console: Console | None, title: str) -> None: ...
+
+    def write_plots(self, directory: Path, report: dict[str, Any]) -> list[Path]: ...
+
+    def record_table(self, records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]: ...
+
+    def terminal_rows(self, records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]: ...
+
+    def card_summary(self) -> str: ...
+
+
+class ItemScorer:
+    """The default scorer: keeps each item's result and scores them all at the end. Tasks whose
+    items are large keep something smaller (see text classification)."""
+
+    def __init__(self, metrics: Callable[[list[Any]], dict[str, Any]], size: int) -> None:
+        self.metrics = metrics
+        self.items: list[Any] = [None] * size
+
+    def add(self, indices: Sequence[int], items: Sequence[Any]) -> None:
+        for i, item in zip(indices, items):
+            self.items[i] = item
+
+    def result(self) -> dict[str, Any]:
+        return self.metrics(self.items)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 (stable)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+class BaseTask:
+    """What every task shares: the usual encoder inputs, one ``logits`` output, ``labels`` as the
+    target, heads read from the model's structure, a padding collator, per-item outputs."""
+
+    input_names: ClassVar[tuple[str, ...]] = ("input_ids", "attention_mask", "token_type_ids")
+    target_names: ClassVar[tuple[str, ...]] = ("labels",)
+    output_names: ClassVar[tuple[str, ...]] = ("logits",)
+    sequence_keys: ClassVar[dict[str, float]] = {}
+    labels: list[str]
+    pairs: bool = False
 
     def head_modules(self, model: PreTrainedModel) -> list[str]:
-        """Names of the head's top-level modules: always trained and saved, whatever the method."""
+        return head_modules(model)
 
-    def encode(self, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Any], max_length: int) -> EncodedDataset:
-        """Token ids plus targets (targets only when every example is labelled); keeps the examples."""
+    def describe(self) -> dict[str, Any]:
+        return {}
 
-    def loss_fn(self, train: Sequence[Any]) -> torch.nn.Module:
-        """The training loss ``loss(logits, labels)``, with class weights computed from train."""
+    def output_sizes(self) -> dict[str, int]:
+        """The last dimension of each output, for checking an exported graph against the artifact."""
+        return {"logits": len(self.labels)} if self.labels else {}
 
-    # -- evaluation and prediction -------------------------------------------------------------
-    def score(self, encoded: EncodedDataset, outputs: Sequence[np.ndarray]) -> dict[str, Any]:
-        """Metrics of per-item logits against the encoded targets (JSON-ready)."""
+    def target_collator(self) -> Callable[[list[Any], int], torch.Tensor]:
+        """``collate(targets of a batch, padded width) -> tensor``; the default stacks them."""
+        return lambda targets, width: torch.tensor(targets)
 
-    def read_file(self, path: str | Path, meta: dict[str, Any], **options: Any) -> list[Any]:
-        """Read an evaluation or prediction file the way the artifact's training data was read."""
+    def collator(self, pad_token_id: int) -> PaddingCollator:
+        return PaddingCollator(pad_token_id, targets=self.target_collator())
 
-    def check_known(self, examples: Sequence[Any], where: str) -> None:
-        """DataError naming file and line for a label the model does not know."""
+    def outputs(self, model_output: Any) -> dict[str, torch.Tensor]:
+        return {name: getattr(model_output, name) for name in self.output_names}
 
-    @staticmethod
-    def make_examples(texts=None, text_pairs=None, tokens=None) -> list[Any]:
-        """Examples from raw user input."""
+    def unbatch(self, encoded: EncodedDataset, indices: Sequence[int], outputs: Outputs) -> list[dict[str, np.ndarray]]:
+        """Each item's own rows of a batch's outputs; outputs with a sequence axis cut to its length."""
+        items = []
+        for row, i in enumerate(indices):
+            items.append({name: (value[row, : encoded.lengths[i]] if name in self.sequence_keys else value[row])
+                          for name, value in outputs.items()})
+        return items
 
-    def predictions(self, encoded: EncodedDataset, outputs: Sequence[np.ndarray]) -> list:
-        """What ``Predictor.predict`` returns: label names, or entities with character offsets."""
+    def check_pairs(self, texts: Sequence[Any], text_pairs: Sequence[Any] | None) -> None:
+        """Pair models take pairs, single-text models single texts: anything else is the user's error."""
+        if self.pairs and text_pairs is None:
+            raise InputError("this model was trained on text pairs: give a second text for every text "
+                             "(text_pairs in the API, --pair or a text-pair column on the command line)")
+        if not self.pairs and text_pairs is not None:
+            raise InputError("this model was trained on single texts, not text pairs: leave out the second texts")
+        if text_pairs is not None and len(text_pairs) != len(texts):
+            raise InputError(f"got {len(texts)} texts but {len(text_pairs)} text_pairs; give one second text per text")
 
-    def prediction_records(self, encoded: EncodedDataset, outputs: Sequence[np.ndarray], *, top_k: int = 1) -> list[dict]:
-        """JSON-ready records with scores, one per input (what `tunelab predict` prints)."""
+    def print_report(self, metrics: dict[str, Any], console: Console | None, title: str) -> None:
+        rows = [(k, f"{v:.4f}") for k, v in metrics.items() if isinstance(v, (int, float))]
+        from rich.table import Table
+
+        table = Table("metric", "value", title=title)
+        for row in rows:
+            table.add_row(*row)
+        (console or Console()).print(table)
+
+    def write_plots(self, directory: Path, report: dict[str, Any]) -> list[Path]:
+        return []
+
+    def terminal_rows(self, records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+        """The table `tunelab predict` prints; the CSV columns unless the task shows them otherwise."""
+        return self.record_table(records)
+
+    def card_summary(self) -> str:
+        return f"{len(self.labels)} labels: " + _shown(self.labels)
+
+
+def _shown(names: Iterable[str], limit: int = 30) -> str:
+    names = list(names)
+    text = ", ".join(f"`{n}`" for n in names[:limit])
+    return text + (f", ... ({len(names)} in all)" if len(names) > limit else "")

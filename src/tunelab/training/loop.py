@@ -6,7 +6,6 @@ The loop only trains and evaluates; stopping, checkpoints and logs are callbacks
 from __future__ import annotations
 
 import math
-import os
 import signal
 import threading
 import time
@@ -14,28 +13,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
-from accelerate import Accelerator, PartialState
-from accelerate.state import AcceleratorState, GradientState
-from accelerate.utils import DistributedType, get_int_from_env, parse_flag_from_env, set_seed
+from accelerate.utils import set_seed
 from safetensors.torch import load_model, save_model
 
 from tunelab.config import TrainingConfig
-from tunelab.data.batching import IGNORE_INDEX, LengthBucketBatchSampler, PaddingCollator
+from tunelab.data.batching import LengthBucketBatchSampler
 from tunelab.data.encoding import EncodedDataset
 from tunelab.errors import ConfigError
 from tunelab.methods.base import Method
 from tunelab.training.callbacks import Callback
-from tunelab.training.optim import build_optimizer, build_scheduler, resolve_precision
+from tunelab.tasks.base import LossFn, Task
+from tunelab.training.distributed import LAUNCHER_SIGNAL_ECHO_S, WholeBatches, launched, make_accelerator
+from tunelab.training.evaluate import collect_outputs, evaluate_model, forward
+from tunelab.training.optim import build_optimizer, build_scheduler
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-LAUNCHER_SIGNAL_ECHO_S = 3.0
-
-
-def _launched() -> bool:
-    """Started by torchrun or accelerate launch (which pass signals on to their workers)."""
-    return "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_RANK" in os.environ
 
 
 @dataclass
@@ -60,64 +52,6 @@ class TrainState:
             setattr(self, key, value)
 
 
-def process_state() -> PartialState:
-    """accelerate's view of this process: alone, or one of several started by `torchrun` or
-    `accelerate launch` (the distributed process group is set up on the first call).
-
-    accelerate starts a CPU process group only when told to use the CPU (`accelerate launch
-    --cpu`); under a plain `torchrun` on a machine without GPUs it would quietly treat every
-    process as a separate single-process run, each training on all the data and writing its own
-    artifact. Several launched processes and no GPU backend therefore mean CPU processes on gloo.
-    """
-    cpu = parse_flag_from_env("ACCELERATE_USE_CPU")
-    state = PartialState(cpu=cpu)
-    world = get_int_from_env(["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1)
-    if state.distributed_type == DistributedType.NO and world > 1 and not cpu:
-        PartialState._reset_state()
-        state = PartialState(cpu=True)
-    return state
-
-
-def make_accelerator(precision: str, gradient_accumulation_steps: int = 1) -> Accelerator:
-    # AcceleratorState is a process-wide singleton that refuses a second, different mixed-precision
-    # setting; a library that trains several models in one process (tests, notebooks, search)
-    # must start it afresh. The distributed PartialState is kept.
-    state = process_state()
-    AcceleratorState._reset_state(reset_partial_state=False)
-    GradientState._reset_state()
-    mixed = resolve_precision(precision, state.device)
-    return Accelerator(
-        mixed_precision=mixed,
-        gradient_accumulation_steps=gradient_accumulation_steps,
-        cpu=state.distributed_type == DistributedType.MULTI_CPU,
-    )
-
-
-class WholeBatches(torch.utils.data.Sampler[list[int]]):
-    """A batch sampler as accelerate should shard it over several processes: as whole batches of
-    varying size.
-
-    accelerate's shard of a batch sampler that has a ``batch_size`` takes every batch to be full
-    except the last; the length-bucketed sampler shuffles its one short batch anywhere into the
-    epoch, where the shard would silently drop it together with a neighbour, and the processes
-    would run fewer steps than ``len()`` promises. Without ``batch_size`` accelerate deals whole
-    batches round-robin: every process gets ``ceil(batches / processes)`` of them, the missing
-    last ones taken again from the start of the epoch.
-    """
-
-    def __init__(self, batches: LengthBucketBatchSampler) -> None:
-        self.batches = batches
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.batches.set_epoch(epoch)
-
-
 def select_metric(task: Any, name: str | None) -> tuple[str, str]:
     """The dev metric to optimise (the task's default when not set) and whether higher is better."""
     name = name or task.default_metric
@@ -134,11 +68,11 @@ class Trainer:
         self,
         *,
         model: torch.nn.Module,
-        task: Any,
-        loss_fn: torch.nn.Module,
+        task: Task,
+        loss_fn: LossFn,
         train_set: EncodedDataset,
         dev_set: EncodedDataset | None,
-        collator: PaddingCollator,
+        collator: Any,
         config: TrainingConfig,
         workdir: Path,
         callbacks: Sequence[Callback] = (),
@@ -182,7 +116,7 @@ class Trainer:
         optimizer = build_optimizer(model, learning_rate=config.learning_rate, weight_decay=config.weight_decay)
         self.model, self.optimizer, self.train_loader = acc.prepare(model, optimizer, train_loader)
         self.dev_loader = acc.prepare(dev_loader) if dev_loader is not None else None
-        self.loss_fn = loss_fn.to(acc.device)
+        self.loss_fn = loss_fn.to(acc.device) if isinstance(loss_fn, torch.nn.Module) else loss_fn
         # One optimizer step per `gradient_accumulation_steps` batches; accelerate also steps at the
         # end of every epoch, so a trailing partial accumulation is not lost. `len(train_loader)` is
         # this process's share of the batches, the same on every process.
@@ -221,7 +155,7 @@ class Trainer:
         if self._interrupted:
             # torchrun and accelerate launch pass a Ctrl-C on to their workers, which also got it
             # from the terminal: a copy within seconds is the same Ctrl-C, not a second one.
-            if _launched() and time.monotonic() - self._interrupted_at < LAUNCHER_SIGNAL_ECHO_S:
+            if launched() and time.monotonic() - self._interrupted_at < LAUNCHER_SIGNAL_ECHO_S:
                 return
             raise KeyboardInterrupt  # a second Ctrl-C stops at once
         self._interrupted, self._interrupted_at = True, time.monotonic()
@@ -270,10 +204,6 @@ class Trainer:
         self.accelerator.load_state(str(path or self.checkpoint_dir))
 
     # -- training ------------------------------------------------------------------------------
-    def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
-        return self.model(**inputs).logits
-
     def fit(self, resume: bool = False) -> TrainState:
         acc = self.accelerator
         if resume:
@@ -318,7 +248,8 @@ class Trainer:
         for batch in loader:
             batches += 1
             with acc.accumulate(self.model):
-                loss = self.loss_fn(self._forward(batch).float(), batch["labels"])
+                targets = {name: batch[name] for name in self.task.target_names}
+                loss = self.loss_fn(forward(self.model, self.task, batch), targets)
                 extra = self.method.regularization(acc.unwrap_model(self.model))
                 acc.backward(loss if extra is None else loss + extra)
                 if acc.sync_gradients and config.max_grad_norm:
@@ -327,7 +258,7 @@ class Trainer:
                 if acc.sync_gradients:  # e.g. AdaLoRA's rank allocator: needs the gradients
                     self.method.after_optimizer_step(acc.unwrap_model(self.model), state.global_step)
                 self.optimizer.zero_grad(set_to_none=True)
-            self._pending_samples += len(batch["labels"])
+            self._pending_samples += len(batch["index"])
             if not acc.sync_gradients:
                 continue
             self.scheduler.step()
@@ -390,41 +321,10 @@ class Trainer:
         self._call("on_evaluate", metrics, improved)
         return metrics
 
-    @torch.inference_mode()
-    def predict_outputs(self, loader, dataset: EncodedDataset) -> tuple[list[np.ndarray], float]:
-        """Per-item logits in dataset order (token-level ones cut to the item's length), and the
-        mean loss over the items.
-
-        Several processes: each runs its share of the batches; logits, item indices and labels are
-        gathered with ``gather_for_metrics`` (which drops the items repeated to even out the last
-        batches) and the loss is computed on the gathered batch, so every process gets the same
-        outputs and loss, those of one process evaluating the whole set."""
-        acc = self.accelerator
-        was_training = self.model.training
-        self.model.eval()
-        outputs: list[np.ndarray | None] = [None] * len(dataset)
-        loss_sum, count = 0.0, 0
-        for batch in loader:
-            logits = self._forward(batch).float()
-            labels = batch.get("labels")
-            if logits.dim() == 3:  # token-level: widths differ between processes
-                logits = acc.pad_across_processes(logits, dim=1)
-                if labels is not None:
-                    labels = acc.pad_across_processes(labels, dim=1, pad_index=IGNORE_INDEX)
-            gathered = acc.gather_for_metrics((logits, batch["index"]) + ((labels,) if labels is not None else ()))
-            logits, index = gathered[0], gathered[1]
-            if labels is not None and len(logits):
-                loss_sum += float(self.loss_fn(logits, gathered[2])) * len(logits)
-                count += len(logits)
-            for row, i in zip(logits.cpu().numpy(), index.tolist()):
-                outputs[i] = row[: dataset.lengths[i]] if row.ndim == 2 else row
-        self.model.train(was_training)
-        mean_loss = loss_sum / count if count else float("nan")
-        return outputs, mean_loss  # type: ignore[return-value]
-
     def evaluate(self) -> dict[str, Any]:
         assert self.dev_loader is not None and self.dev_set is not None
-        outputs, loss = self.predict_outputs(self.dev_loader, self.dev_set)
-        metrics = self.task.score(self.dev_set, outputs)
-        metrics["loss"] = loss
-        return metrics
+        return evaluate_model(self.model, self.task, self.loss_fn, self.dev_loader, self.dev_set, self.accelerator)
+
+    def raw_outputs(self, loader: Any, dataset: EncodedDataset) -> list[dict[str, Any]]:
+        """Each item's raw model outputs (numpy), for inspection on small sets."""
+        return collect_outputs(self.model, self.task, loader, dataset, self.accelerator)

@@ -5,39 +5,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-_PIPELINE_TAGS = {"text_classification": "text-classification", "token_classification": "token-classification"}
+from tunelab.artifact import ArtifactMeta
+
 _DEV_SOURCES = {"split": "carved from train", "file": "from its own file", "none": "none: no dev evaluation"}
 
 
 def _metric_rows(metrics: dict[str, Any]) -> str:
-    names = ("accuracy", "f1", "precision", "recall", "token_accuracy", "macro_f1", "micro_f1", "weighted_f1",
-             "macro_precision", "macro_recall", "samples_f1")
-    rows = [f"| {name} | {metrics[name]:.4f} |" for name in names if isinstance(metrics.get(name), (int, float))]
+    """Every scalar metric the task reported, in its order."""
+    rows = [f"| {name} | {value:.4f} |" for name, value in metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)]
     return "\n".join(["| metric | value |", "|---|---|", *rows]) if rows else "(no evaluation data)"
 
 
-def _plain_use(meta: dict[str, Any], auto_class: str) -> str:
-    method = meta.get("method") or {"name": "full", "stored": "full_model"}
-    if method.get("stored", "full_model") == "full_model":
+def _plain_use(meta: ArtifactMeta, auto_class: str) -> str:
+    method = meta.method
+    if method.stored == "full_model":
         return (f'or with plain transformers: `{auto_class}.from_pretrained("path/to/this/directory")`\n'
                 "(`config.id2label` holds the label names).")
-    params = method.get("parameters", {})
+    params = method.parameters
     return (f"This artifact holds only the {params.get('trainable', 0):,} parameters that method "
-            f"`{method['name']}` trained ({100 * params.get('share', 0):.2f}% of the model); loading rebuilds the "
-            f"base model `{meta['model']['base']}` and restores them, so the base model must be available.")
+            f"`{method.name}` trained ({100 * params.get('share', 0):.2f}% of the model); loading rebuilds the "
+            f"base model `{meta.model.base}` and restores them, so the base model must be available.")
 
 
-def render_model_card(meta: dict[str, Any], report: dict[str, Any]) -> str:
-    task = meta["task"]["name"]
-    model = meta["model"]
-    training = meta["training"]
-    data = meta["data"]
-    labels = meta["task"]["state"].get("entity_types") or meta["labels"]
-    auto_class = model.get("auto_class", "AutoModelForSequenceClassification")
-    shown = ", ".join(f"`{label}`" for label in labels[:30]) + (f", ... ({len(labels)} in all)" if len(labels) > 30 else "")
+def render_model_card(meta: ArtifactMeta, report: dict[str, Any], task: Any) -> str:
+    name = meta.task.name
+    model = meta.model.model_dump()
+    training = meta.training
+    data = meta.data.model_dump()
+    auto_class = model.get("auto_class") or "AutoModelForSequenceClassification"
     where = report.get("evaluated_on") or {}
-    files = "\n".join(f"- {name}: `{info['path']}` (sha256 `{info['sha256'][:16]}…`)" for name, info in data["files"].items())
-    config = meta["config"]
+    files = "\n".join(f"- {split}: `{info['path']}` (sha256 `{(info.get('sha256') or '')[:16]}…`)"
+                      for split, info in data["files"].items())
+    config = meta.config
     licence = model.get("licence")
     licence_line = f"license: other\nlicense_name: {licence}\n" if licence else ""
     licence_section = (
@@ -49,15 +49,15 @@ def render_model_card(meta: dict[str, Any], report: dict[str, Any]) -> str:
     )
     return f"""---
 {licence_line}library_name: transformers
-pipeline_tag: {_PIPELINE_TAGS.get(task, task)}
+pipeline_tag: {name.replace('_', '-')}
 base_model: {model['base']}
-tags: [tunelab, {task}]
+tags: [tunelab, {name}]
 ---
 
-# {task.replace('_', ' ')} model fine-tuned with tunelab
+# {name.replace('_', ' ')} model fine-tuned with tunelab
 
 Fine-tuned from `{model['base']}` ({model['architecture']}, {model['num_parameters']:,} parameters) for
-{task.replace('_', ' ')}{' (multi-label)' if meta['task']['state'].get('multi_label') else ''} with {len(labels)} {'entity types' if task == 'token_classification' else 'labels'}: {shown}.
+{name.replace('_', ' ')} with {task.card_summary()}.
 
 ## Evaluation
 
@@ -72,7 +72,7 @@ Per-label (per-type) figures are in `report.json`.
 ```python
 import tunelab
 model = tunelab.load("path/to/this/directory")
-model.predict(["some text"])  # label names, or entities with character offsets
+model.predict(["some text"])  # what the task predicts: label names, numbers or entities
 ```
 
 {_plain_use(meta, auto_class)}
@@ -100,7 +100,7 @@ this model too.
 """
 
 
-def write_model_card(directory: Path, meta: dict[str, Any], report: dict[str, Any]) -> Path:
+def write_model_card(directory: Path, meta: ArtifactMeta, report: dict[str, Any], task: Any) -> Path:
     path = directory / "README.md"
-    path.write_text(render_model_card(meta, report), encoding="utf-8")
+    path.write_text(render_model_card(meta, report, task), encoding="utf-8")
     return path

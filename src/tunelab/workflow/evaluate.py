@@ -25,7 +25,10 @@ def evaluate_artifact(
     json_out: str | Path | None = None,
     batch_size: int = 64,
     device: str | None = None,
+    console: Any = None,
 ) -> dict[str, Any]:
+    """The task's metrics of ``artifact`` on the labelled file ``data``; printed as the task's table
+    on ``console`` when given, written to ``json_out`` when given."""
     predictor = load(artifact, batch_size=batch_size, device=device)
     examples = read_for_artifact(
         predictor, data, text_column=text_column, text_pair_column=text_pair_column, label_column=label_column
@@ -40,4 +43,8 @@ def evaluate_artifact(
     if json_out is not None:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
         write_json(report, Path(json_out))
+    if console is not None:
+        from tunelab.workflow.report import print_report
+
+        print_report(report, predictor.task, console=console)
     return report

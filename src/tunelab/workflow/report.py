@@ -8,17 +8,13 @@ from typing import Any, Mapping, Sequence
 
 from rich.console import Console
 
-from tunelab.artifact import write_json
-from tunelab.data.example import Example
-from tunelab.evaluation.ner_report import print_ner_report
-from tunelab.evaluation import plot_confusion_matrix, plot_multilabel_counts, plot_training_curves, print_classification_report
+from tunelab.evaluation import plot_training_curves
+from tunelab.files import write_json
 
 REPORT_FILE = "report.json"
-# Beyond this many labels the terminal table shows the worst ones; report.json always has all.
-TABLE_MAX_LABELS = 40
 
 
-def build_report(predictor, splits: Mapping[str, Sequence[Example]], files: Mapping[str, Any]) -> dict[str, Any]:
+def build_report(predictor, splits: Mapping[str, Sequence[Any]], files: Mapping[str, Any]) -> dict[str, Any]:
     """Metrics for every labelled split; ``metrics`` is test's when there is a test split, else dev's."""
     by_split = {name: predictor.evaluate(examples) for name, examples in splits.items() if examples}
     report: dict[str, Any] = {"task": predictor.task.name, "labels": predictor.labels, "splits": by_split}
@@ -35,16 +31,14 @@ def build_report(predictor, splits: Mapping[str, Sequence[Example]], files: Mapp
     return report
 
 
-def print_report(report: dict[str, Any], console: Console | None = None) -> None:
+def print_report(report: dict[str, Any], task, console: Console | None = None) -> None:
+    """The task's table of the report's metrics."""
     where = report.get("evaluated_on")
     if not report.get("metrics") or where is None:
         (console or Console()).print("no dev or test data: nothing to report")
         return
     title = f"{where['split']}: {where['file']} ({where['num_examples']} examples)"
-    if "per_type" in report["metrics"]:  # entity-level report (token classification)
-        print_ner_report(report["metrics"], console=console, title=title)
-    else:
-        print_classification_report(report["metrics"], console=console, title=title, max_labels=TABLE_MAX_LABELS)
+    task.print_report(report["metrics"], console, title)
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
@@ -57,14 +51,8 @@ def write_report_files(directory: Path, report: dict[str, Any], task, *, history
     """report.json plus the plots a person would rather look at."""
     written = [directory / REPORT_FILE]
     write_json(report, directory / REPORT_FILE)
-    metrics = report.get("metrics") or {}
-    if "confusion_matrix" in metrics:
-        written.append(plot_confusion_matrix(
-            metrics["confusion_matrix"], task.labels, directory / "confusion_matrix.png",
-            title=f"Confusion matrix ({report['evaluated_on']['split']})",
-        ))
-    elif "per_label_confusion" in metrics:
-        written.append(plot_multilabel_counts(metrics["per_label_confusion"], directory / "label_counts.png"))
+    if report.get("metrics"):
+        written += task.write_plots(directory, report)
     if history_path is not None:
         curves = plot_training_curves(read_history(history_path), directory / "training_curves.png")
         if curves is not None:

@@ -16,27 +16,33 @@ from rich.console import Console
 from transformers import AutoTokenizer
 
 from tunelab.artifact import (
-    FORMAT_VERSION,
-    META_FILE,
+    ArtifactMeta,
+    DataMeta,
+    FileRef,
+    MethodMeta,
+    ModelMeta,
+    TaskMeta,
     check_output_dir,
     examples_fingerprint,
     file_sha256,
     library_versions,
     prepare_workdir,
     publish,
-    write_json,
+    write_meta,
 )
 from tunelab.config import TunelabConfig
-from tunelab.data.batching import PaddingCollator
+from tunelab.data.encoding import EncodedDataset
 from tunelab.errors import TunelabError
 from tunelab.inference.predictor import Predictor
-from tunelab.methods import build_method, parameter_counts
+from tunelab.methods import Method, build_method, parameter_counts
 from tunelab.models.heads import HEAD_CLASSES
-from tunelab.models.resolve import resolve_model
+from tunelab.models.resolve import ResolvedModel, resolve_model
 from tunelab.tasks import task_class
 from tunelab.tasks.backbone import ensure_padding
+from tunelab.tasks.base import Task
 from tunelab.training.callbacks import BestModel, Checkpoint, EarlyStopping, JsonlLogger, ProgressBar, TensorBoardLogger
-from tunelab.training.loop import Trainer, process_state, select_metric
+from tunelab.training.distributed import process_state
+from tunelab.training.loop import Trainer, select_metric
 from tunelab.workflow.card import write_model_card
 from tunelab.workflow.report import build_report, print_report, write_report_files
 
@@ -49,67 +55,79 @@ class TrainingInterrupted(TunelabError):
 class TrainResult:
     output_dir: Path
     report: dict[str, Any]
-    meta: dict[str, Any]
+    meta: ArtifactMeta | None
 
 
 def workdir_for(output: Path) -> Path:
     return output.with_name(output.name + ".partial")
 
 
-def train(
-    config: TunelabConfig,
-    *,
-    output_dir: str | Path | None = None,
-    overwrite: bool | None = None,
-    resume: bool = False,
-    console: Console | None = None,
-    callbacks: list | None = None,
-) -> TrainResult:
-    """Train, evaluate and save an artifact. Nothing is written to ``output_dir`` unless the run succeeds."""
-    console = console or Console(stderr=True)
-    if not process_state().is_main_process:  # torchrun / accelerate launch: one process speaks
-        console = Console(quiet=True)
-    started = time.perf_counter()
-    output = Path(output_dir or config.output.dir).expanduser().resolve()
-    overwrite = config.output.overwrite if overwrite is None else overwrite
-    check_output_dir(output, overwrite)
-    if config.training.num_threads:
-        torch.set_num_threads(config.training.num_threads)
+@dataclass
+class PreparedData:
+    """Everything known before a model is loaded: the splits, the task, the tokenizer and the encoded sets."""
 
-    # Data first: a bad file should fail in a second, not after loading a model.
+    splits: Any
+    parts: dict[str, list[Any]]
+    task: Task
+    resolved: ResolvedModel
+    tokenizer: Any
+    max_length: int
+    encoded: dict[str, EncodedDataset]
+
+
+@dataclass
+class BuiltModel:
+    base: torch.nn.Module
+    model: torch.nn.Module  # the base with the method applied
+    method: Method
+    head: list[str]
+    total_parameters: int
+    params: dict[str, Any]
+
+
+def prepare_data(config: TunelabConfig, console: Console) -> PreparedData:
+    """Read and check the data, build the task, load the tokenizer and encode every split.
+    Data first: a bad file should fail in a second, not after loading a model."""
     task_cls = task_class(config.task.name)
     splits = task_cls.read_splits(config.data, config.task)
     parts = {"train": splits.train, "dev": splits.dev, "test": splits.test}
     task = task_cls.from_examples(config.task, splits.train)
     select_metric(task, config.training.metric)  # a bad metric name fails now, not after an epoch
-    resolved = resolve_model(config.model.name, allow_download=config.model.allow_download, revision=config.model.revision,
-                             log=console.print)
+    resolved = resolve_model(config.model.name, allow_download=config.model.allow_download,
+                             revision=config.model.revision, log=console.print)
     tokenizer = AutoTokenizer.from_pretrained(
         resolved.path, local_files_only=resolved.local_files_only, revision=resolved.revision
     )
     ensure_padding(tokenizer)
     max_length = min(config.model.max_length, _model_limit(tokenizer))
     encoded = {name: task.encode(tokenizer, examples, max_length) for name, examples in parts.items() if examples}
-    _print_data_summary(console, splits, parts, task, encoded, resolved, max_length)
+    prepared = PreparedData(splits, parts, task, resolved, tokenizer, max_length, encoded)
+    _print_data_summary(console, prepared)
+    return prepared
 
-    workdir = workdir_for(output)
-    prepare_workdir(workdir, resume=resume)
+
+def build_model(config: TunelabConfig, prepared: PreparedData) -> BuiltModel:
+    """The backbone with the task's fresh head, and the training method applied to it."""
     torch.manual_seed(config.training.seed)  # the head's initial weights
-    base_model = task.build_model(resolved, config.model)
+    base_model = prepared.task.build_model(prepared.resolved, config.model)
     if config.training.gradient_checkpointing:
         # non-reentrant checkpointing also works when the inputs need no gradient (frozen embeddings, LoRA)
         if hasattr(base_model, "activation_checkpointing_enable"):  # transformers >= 5
             base_model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         else:
             base_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    head = task.head_modules(base_model)
+    head = prepared.task.head_modules(base_model)
     total_parameters = sum(p.numel() for p in base_model.parameters())
-    method = build_method(config.method, resolved.path)
+    method = build_method(config.method, prepared.resolved.path, task_type=prepared.task.peft_task_type)
     model = method.apply(base_model, head)
-    params = parameter_counts(model)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    collator = PaddingCollator(pad_id, multi_label=getattr(task, "multi_label", False))
-    has_dev = len(splits.dev) > 0
+    return BuiltModel(base_model, model, method, head, total_parameters, parameter_counts(model))
+
+
+def make_trainer(config: TunelabConfig, prepared: PreparedData, built: BuiltModel, workdir: Path, console: Console,
+                 callbacks: list | None) -> Trainer:
+    task, encoded = prepared.task, prepared.encoded
+    pad_id = prepared.tokenizer.pad_token_id if prepared.tokenizer.pad_token_id is not None else 0
+    has_dev = "dev" in encoded
     cbs = [BestModel(), Checkpoint(), JsonlLogger(workdir / "logs" / "train_log.jsonl", config.training.log_every)]
     if has_dev and config.training.early_stopping.patience:
         cbs.append(EarlyStopping(config.training.early_stopping.patience))
@@ -118,19 +136,13 @@ def train(
     cbs.append(ProgressBar(console))
     cbs.extend(callbacks or [])
     trainer = Trainer(
-        model=model,
-        task=task,
-        loss_fn=task.loss_fn(splits.train),
-        train_set=encoded["train"],
-        dev_set=encoded["dev"] if has_dev else None,
-        collator=collator,
-        config=config.training,
-        workdir=workdir,
-        callbacks=cbs,
-        method=method,
+        model=built.model, task=task, loss_fn=task.loss_fn(prepared.splits.train), train_set=encoded["train"],
+        dev_set=encoded["dev"] if has_dev else None, collator=task.collator(pad_id), config=config.training,
+        workdir=workdir, callbacks=cbs, method=built.method,
     )
+    params = built.params
     console.print(
-        f"method {method.name}: {params['trainable']:,} of {params['total']:,} parameters train "
+        f"method {built.method.name}: {params['trainable']:,} of {params['total']:,} parameters train "
         f"({100 * params['share']:.2f}%)"
     )
     console.print(
@@ -138,55 +150,41 @@ def train(
         f"precision {trainer.accelerator.mixed_precision}, device {trainer.accelerator.device}, "
         f"{torch.get_num_threads()} threads"
     )
-    train_started = time.perf_counter()
-    state = trainer.fit(resume=resume)
-    train_seconds = time.perf_counter() - train_started
-    if state.stop_reason == "interrupted":
-        raise TrainingInterrupted(
-            f"training interrupted at step {state.global_step}/{trainer.total_steps}; checkpoint saved in "
-            f"{workdir}. Run the same command with --resume to continue."
-        )
-    console.print(f"stopped: {state.stop_reason}")
-    if not trainer.accelerator.is_main_process:
-        return TrainResult(output, {}, {})
+    return trainer
 
-    staging = workdir / "artifact"
+
+def save_artifact(config: TunelabConfig, prepared: PreparedData, built: BuiltModel, trainer: Trainer,
+                  train_seconds: float, staging: Path) -> ArtifactMeta:
+    """The trained model, tokenizer, licence files, logs and ``tunelab.json`` in ``staging``."""
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
+    state, task, resolved, method = trainer.state, prepared.task, prepared.resolved, built.method
     method.save(trainer.accelerator.unwrap_model(trainer.model), staging)
     artifact_bytes = sum(f.stat().st_size for f in staging.iterdir() if f.is_file())
-    tokenizer.save_pretrained(staging)
+    prepared.tokenizer.save_pretrained(staging)
     for licence_file in resolved.licence_files:  # e.g. the Gemma Terms of Use travel with the model
         shutil.copy2(licence_file, staging / Path(licence_file).name)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    meta: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "task": {"name": task.name, "config": config.task.model_dump(mode="json"), "state": task.state()},
-        "labels": task.labels,
-        "model": {
-            "base": resolved.name,
-            "source": resolved.source,
-            "path": resolved.path,
-            "architecture": type(base_model).__name__,
-            "auto_class": auto_class_name(task, base_model),
-            "head": "tunelab" if isinstance(base_model, TUNELAB_HEADS) else "transformers",
-            **({"licence": resolved.licence} if resolved.licence else {}),
-            **({"licence_files": [Path(f).name for f in resolved.licence_files]} if resolved.licence_files else {}),
-            "max_length": max_length,
-            "num_parameters": total_parameters,
-            "head_modules": head,
-        },
-        "method": {
+    meta = ArtifactMeta(
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        task=TaskMeta(name=task.name, config=config.task.model_dump(mode="json"), state=task.state()),
+        labels=task.labels,
+        model=ModelMeta(
+            base=resolved.name, source=resolved.source, path=resolved.path, architecture=type(built.base).__name__,
+            auto_class=auto_class_name(task, built.base),
+            head="tunelab" if isinstance(built.base, TUNELAB_HEADS) else "transformers",
+            licence=resolved.licence or None, licence_files=[Path(f).name for f in resolved.licence_files],
+            max_length=prepared.max_length, num_parameters=built.total_parameters, head_modules=built.head,
+        ),
+        method=MethodMeta(
             **method.state(),
-            "stored": "full_model" if method.stores_full_model or method.merge else "trained_weights",
-            "parameters": params,
-            "weights_bytes": artifact_bytes,
-        },
-        "data": _data_meta(splits, parts, encoded),
-        "config": config.to_dict(),
-        "training": {
+            stored="full_model" if method.stores_full_model or method.merge else "trained_weights",
+            parameters=built.params, weights_bytes=artifact_bytes,
+        ),
+        data=_data_meta(prepared),
+        config=config.to_dict(),
+        training={
             "precision": trainer.accelerator.mixed_precision,
             "device": str(trainer.accelerator.device),
             "num_processes": trainer.accelerator.num_processes,
@@ -201,34 +199,84 @@ def train(
             "peak_rss_mb": round(peak_rss_mb),
             "history": state.history,
         },
-        "versions": library_versions(),
-    }
-    write_json(meta, staging / META_FILE)
-    logs = workdir / "logs"
+        versions=library_versions(),
+    )
+    write_meta(meta, staging)
+    logs = trainer.workdir / "logs"
     if logs.exists():
         shutil.copytree(logs, staging / "logs")
+    return meta
 
-    # The report is computed by reloading the artifact through the Predictor, the same path
-    # `tunelab evaluate` takes, so the two always agree. The training copy of the model (and its
-    # optimizer state) goes first, so a large model is never in memory twice.
-    trainer.accelerator.free_memory()
-    del trainer, model, base_model
-    gc.collect()
+
+def report_artifact(config: TunelabConfig, prepared: PreparedData, staging: Path, meta: ArtifactMeta) -> dict[str, Any]:
+    """Score dev/test by reloading the artifact through the Predictor (the path `tunelab evaluate`
+    takes, so the two always agree); write report.json, plots and the model card."""
     predictor = Predictor.from_artifact(staging, batch_size=config.training.eval_batch_size)
+    parts, splits = prepared.parts, prepared.splits
     eval_splits = {name: parts[name] for name in ("dev", "test") if parts[name]}
     report = build_report(predictor, eval_splits, {name: splits.files.get(name) for name in eval_splits})
-    meta["metrics"] = report["metrics"]
-    meta["evaluated_on"] = report["evaluated_on"]
-    write_json(meta, staging / META_FILE)
-    write_report_files(staging, report, task, history_path=staging / "logs" / "train_log.jsonl")
-    write_model_card(staging, meta, report)
+    meta.metrics = report["metrics"]
+    meta.evaluated_on = report["evaluated_on"]
+    write_meta(meta, staging)
+    write_report_files(staging, report, predictor.task, history_path=staging / "logs" / "train_log.jsonl")
+    write_model_card(staging, meta, report, predictor.task)
+    return report
+
+
+def train(
+    config: TunelabConfig,
+    *,
+    output_dir: str | Path | None = None,
+    overwrite: bool | None = None,
+    resume: bool = False,
+    console: Console | None = None,
+    callbacks: list | None = None,
+) -> TrainResult:
+    """Train, evaluate and save an artifact. Nothing is written to ``output_dir`` unless the run succeeds.
+
+    The stages: prepare the data, build the model, train, save the artifact, report."""
+    console = console or Console(stderr=True)
+    if not process_state().is_main_process:  # torchrun / accelerate launch: one process speaks
+        console = Console(quiet=True)
+    started = time.perf_counter()
+    output = Path(output_dir or config.output.dir).expanduser().resolve()
+    overwrite = config.output.overwrite if overwrite is None else overwrite
+    check_output_dir(output, overwrite)
+    if config.training.num_threads:
+        torch.set_num_threads(config.training.num_threads)
+
+    prepared = prepare_data(config, console)
+    workdir = workdir_for(output)
+    prepare_workdir(workdir, resume=resume)
+    built = build_model(config, prepared)
+    trainer = make_trainer(config, prepared, built, workdir, console, callbacks)
+    train_started = time.perf_counter()
+    state = trainer.fit(resume=resume)
+    train_seconds = time.perf_counter() - train_started
+    if state.stop_reason == "interrupted":
+        raise TrainingInterrupted(
+            f"training interrupted at step {state.global_step}/{trainer.total_steps}; checkpoint saved in "
+            f"{workdir}. Run the same command with --resume to continue."
+        )
+    console.print(f"stopped: {state.stop_reason}")
+    if not trainer.accelerator.is_main_process:
+        return TrainResult(output, {}, None)
+
+    staging = workdir / "artifact"
+    meta = save_artifact(config, prepared, built, trainer, train_seconds, staging)
+    # The training copy of the model (and its optimizer state) goes before the report reloads the
+    # artifact, so a large model is never in memory twice.
+    trainer.accelerator.free_memory()
+    del trainer, built
+    gc.collect()
+    report = report_artifact(config, prepared, staging, meta)
     publish(staging, output, overwrite=overwrite)
     if not config.output.keep_checkpoints:
         shutil.rmtree(workdir, ignore_errors=True)
-    print_report(report, console=console)
+    print_report(report, prepared.task, console=console)
     console.print(
-        f"artifact: {output} (model weights {artifact_bytes / 1e6:.1f} MB, {meta['method']['stored']}); "
-        f"{meta['training']['samples_per_second']} samples/s, peak RSS {peak_rss_mb:.0f} MB, "
+        f"artifact: {output} (model weights {meta.method.weights_bytes / 1e6:.1f} MB, {meta.method.stored}); "
+        f"{meta.training['samples_per_second']} samples/s, peak RSS {meta.training['peak_rss_mb']:.0f} MB, "
         f"{time.perf_counter() - started:.0f} s in all"
     )
     return TrainResult(output, report, meta)
@@ -247,39 +295,40 @@ def _model_limit(tokenizer) -> int:
     return int(limit) if isinstance(limit, int) and 0 < limit < 100_000 else 10**6
 
 
-def _data_meta(splits, parts, encoded) -> dict[str, Any]:
-    files = {}
-    for name, path in splits.files.items():
-        if path:
-            files[name] = {"path": str(path), "sha256": file_sha256(path)}
-    return {
-        "columns": {"text": getattr(splits, "text_column", None), "text_pair": getattr(splits, "text_pair_column", None),
-                    "label": getattr(splits, "label_column", None)},
-        "format": getattr(splits, "format", None),
-        "header": getattr(splits, "header", None),
-        "tag_scheme": getattr(splits, "scheme", None),
-        "files": files,
-        "dev_source": splits.dev_source,
-        "test_source": splits.test_source,
-        "counts": {name: len(examples) for name, examples in parts.items()},
-        "truncated": {name: enc.num_truncated for name, enc in encoded.items()},
-        "fingerprint": {name: examples_fingerprint(examples) for name, examples in parts.items() if examples},
-    }
+def _data_meta(prepared: PreparedData) -> DataMeta:
+    splits, parts, encoded = prepared.splits, prepared.parts, prepared.encoded
+    files = {name: FileRef(path=str(path), sha256=file_sha256(path)) for name, path in splits.files.items() if path}
+    # A carved dev split is remembered by its lines in the training file: export scores exactly it.
+    dev_lines = [ex.line for ex in parts["dev"]] if splits.dev_source == "split" else None
+    return DataMeta(
+        reading=splits.describe(),
+        files=files,
+        dev_source=splits.dev_source,
+        test_source=splits.test_source,
+        dev_lines=dev_lines,
+        counts={name: len(examples) for name, examples in parts.items()},
+        truncated={name: enc.num_truncated for name, enc in encoded.items()},
+        fingerprint={name: examples_fingerprint(examples) for name, examples in parts.items() if examples},
+    )
 
 
-def _print_data_summary(console, splits, parts, task, encoded, resolved, max_length) -> None:
+def _print_data_summary(console: Console, prepared: PreparedData) -> None:
+    splits, parts, task, resolved = prepared.splits, prepared.parts, prepared.task, prepared.resolved
     counts = ", ".join(f"{name} {len(examples)}" for name, examples in parts.items() if examples)
     dev_note = " (dev carved from train)" if splits.dev_source == "split" else ""
-    columns = f"; text column '{splits.text_column}'" if getattr(splits, "text_column", None) else ""
-    if getattr(splits, "text_pair_column", None):
-        columns += f" + '{splits.text_pair_column}'"
-    columns += f", label column '{splits.label_column}' (no header)" if getattr(splits, "header", None) is False else ""
-    console.print(f"data: {counts}{dev_note}; {len(task.labels)} labels{columns}")
-    console.print(f"model: {resolved.name} ({resolved.source}: {resolved.path}), max_length {max_length}")
-    for name, enc in encoded.items():
+    reading = splits.describe()
+    columns = reading.get("columns") or {}
+    where = f"; text column '{columns['text']}'" if columns.get("text") else ""
+    if columns.get("text_pair"):
+        where += f" + '{columns['text_pair']}'"
+    where += f", label column '{columns.get('label')}' (no header)" if reading.get("header") is False else ""
+    labels = f"; {len(task.labels)} labels" if task.labels else ""
+    console.print(f"data: {counts}{dev_note}{labels}{where}")
+    console.print(f"model: {resolved.name} ({resolved.source}: {resolved.path}), max_length {prepared.max_length}")
+    for name, enc in prepared.encoded.items():
         if enc.num_truncated:
             share = 100.0 * enc.num_truncated / max(1, len(enc))
             console.print(
                 f"[yellow]{name}: {enc.num_truncated} of {len(enc)} texts ({share:.1f}%) truncated at "
-                f"{max_length} tokens[/] (raise model.max_length to keep more)"
+                f"{prepared.max_length} tokens[/] (raise model.max_length to keep more)"
             )

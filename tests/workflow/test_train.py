@@ -230,7 +230,7 @@ def test_sentence_pairs(tiny_model_dir, tmp_path):
     data = {"train": write_csv(tmp_path / "train.csv", pairs, header=("sentence1", "sentence2", "label")),
             "dev": write_csv(tmp_path / "dev.csv", pairs[:20], header=("sentence1", "sentence2", "label"))}
     result = run(tiny_model_dir, data, tmp_path / "out", **{"training.epochs": 2})
-    assert result.meta["data"]["columns"] == {"text": "sentence1", "text_pair": "sentence2", "label": "label"}
+    assert result.meta["data"]["reading"]["columns"] == {"text": "sentence1", "text_pair": "sentence2", "label": "label"}
     model = tunelab.load(tmp_path / "out")
     predicted = model.predict([p[0] for p in pairs[:5]], [p[1] for p in pairs[:5]])
     assert len(predicted) == 5 and set(predicted) <= {"same", "different"}

@@ -9,9 +9,9 @@ import warnings
 import pytest
 from rich.console import Console
 
-from tunelab.evaluation.ner import METRIC_DIRECTIONS_NER, ner_metrics
-from tunelab.evaluation.ner_report import print_ner_report, render_ner_report
-from tunelab.evaluation.report import write_json
+from tunelab.tasks.token_classification.metrics import METRIC_DIRECTIONS_NER, ner_metrics
+from tunelab.tasks.token_classification.report import print_ner_report, render_ner_report
+from tunelab.files import write_json
 
 # 3 sentences, 2 types. Gold: PER = John, Mary, Paris Hilton (3); LOC = New York, Berlin, Rome,
 # Berlin (4). Predicted: PER = John, Paris, visited (3); LOC = New York, Mary, Rome (3).

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunelab.data.ner_example import NerExample, NerFile, Span, drop_overlaps, sort_spans
+from tunelab.tasks.token_classification.example import NerExample, NerFile, Span, drop_overlaps, sort_spans
 from tunelab.data.readers import JsonlReader, json_type, read_text
-from tunelab.data.tags import TagError, detect_scheme, normalise_scheme, parse_tag, to_iob2, to_iob2_with_repairs
+from tunelab.tasks.token_classification.tags import TagError, detect_scheme, normalise_scheme, parse_tag, to_iob2, to_iob2_with_repairs
 from tunelab.errors import ConfigError, DataError
 
 __all__ = ["NerFile", "detect_ner_format", "read_cluener", "read_conll", "read_ner_file", "read_ner_jsonl"]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tunelab.data.ner_example import Span
-from tunelab.data.ner_readers import detect_ner_format, read_cluener, read_conll, read_ner_file, read_ner_jsonl
+from tunelab.tasks.token_classification.example import Span
+from tunelab.tasks.token_classification.readers import detect_ner_format, read_cluener, read_conll, read_ner_file, read_ner_jsonl
 from tunelab.errors import ConfigError, DataError
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ner"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ner"
 
 
 def write(tmp_path, name: str, content: str | bytes) -> Path:

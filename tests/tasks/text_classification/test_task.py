@@ -3,7 +3,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from tunelab.config import ModelConfig, TextClassificationConfig as TaskConfig
+from tunelab.config import ModelConfig
+from tunelab.tasks.text_classification.config import TextClassificationConfig as TaskConfig
 from tunelab.data import Example
 from tunelab.errors import ConfigError, DataError
 from tunelab.models import resolve_model
@@ -53,9 +54,11 @@ def test_multi_label_targets_weights_and_decoding():
     assert task.labels == ["a", "b"]
     assert task.targets(train).tolist() == [[1, 1], [0, 1], [0, 0], [0, 1]]
     assert task.class_weights(train) == pytest.approx([3.0, 1 / 3])
-    assert isinstance(task.loss_fn(train), torch.nn.BCEWithLogitsLoss)
+    assert isinstance(task.loss_fn(train).loss, torch.nn.BCEWithLogitsLoss)
     logits = np.array([[0.0, 2.0], [1.0, -3.0]])  # sigmoid 0.5/0.88 and 0.73/0.05
-    assert task.decode(logits).tolist() == [[0, 1], [1, 0]]
+    assert task.decode(task.probabilities(logits)).tolist() == [[0, 1], [1, 0]]
+    batch = task.collator(0)([{"input_ids": [1], "labels": [1, 0], "index": 0}])
+    assert batch["labels"].dtype == torch.float32  # BCE targets
 
 
 def test_softmax_probabilities_sum_to_one():

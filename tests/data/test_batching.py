@@ -55,6 +55,7 @@ def test_collator_pads_right_and_keeps_index():
 
 
 def test_collator_multi_label_targets_are_float():
-    batch = PaddingCollator(0, multi_label=True)([{"input_ids": [1], "labels": [1, 0, 1], "index": 0}])
+    batch = PaddingCollator(0, targets=lambda values, width: torch.tensor(values, dtype=torch.float32))(
+        [{"input_ids": [1], "labels": [1, 0, 1], "index": 0}])
     assert batch["labels"].dtype == torch.float32 and batch["labels"].tolist() == [[1.0, 0.0, 1.0]]
     assert "token_type_ids" not in batch

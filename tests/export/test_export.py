@@ -15,7 +15,7 @@ from helpers import make_ner_sentences, make_texts, tiny_overrides, write_conll,
 from tunelab.artifact import ArtifactError, read_meta
 from tunelab.cli.app import app
 from tunelab.config import load_config
-from tunelab.data.ner_loading import split_sentences
+from tunelab.tasks.token_classification.data import split_sentences
 from tunelab.errors import ConfigError
 import tunelab.export.onnx as onnx_export
 from tunelab.export import ExportError, export_onnx
@@ -228,8 +228,9 @@ def test_onnx_backend_errors_and_inputs(cls, tmp_path):
     ids = np.asarray(predictor.tokenizer(["refund my invoice"])["input_ids"])
     full = backend({"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)})
     partial = backend({"input_ids": ids.astype(np.int32)})  # missing inputs filled, dtypes converted
-    assert full.dtype == np.float32 and full.shape == (1, 3)
-    np.testing.assert_allclose(partial, full, atol=1e-6)
+    assert set(full) == {"logits"}  # the task's outputs, by name
+    assert full["logits"].dtype == np.float32 and full["logits"].shape == (1, 3)
+    np.testing.assert_allclose(partial["logits"], full["logits"], atol=1e-6)
 
 
 def test_cli_export(cls, tmp_path):

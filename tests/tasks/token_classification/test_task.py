@@ -11,12 +11,13 @@ from transformers import AutoTokenizer
 
 import tunelab
 from helpers import FIXTURES, VOCAB_ZH, build_tiny_bert, make_ner_sentences, tiny_overrides, write_conll
-from tunelab.config import TokenClassificationConfig, load_config
+from tunelab.config import load_config
+from tunelab.tasks.token_classification.config import TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
-from tunelab.data.ner_example import NerExample, Span
-from tunelab.data.ner_encoding import split_words, to_words
-from tunelab.data.ner_readers import read_ner_file
-from tunelab.tasks.token_classification import TokenClassificationTask
+from tunelab.tasks.token_classification.example import NerExample, Span
+from tunelab.tasks.token_classification.align import split_words, to_words
+from tunelab.tasks.token_classification.readers import read_ner_file
+from tunelab.tasks.token_classification.task import TokenClassificationTask
 from tunelab.workflow.evaluate import evaluate_artifact
 from tunelab.workflow.train import train
 
@@ -40,9 +41,15 @@ def perfect_outputs(encoded, num_tags):
     return outputs
 
 
+def perfect_items(task, encoded):
+    """The task's decoded per-item results of those logits (what decode_batch gives the scorer)."""
+    return [task.decode_batch(encoded, [i], {"logits": rows[None]})[0]
+            for i, rows in enumerate(perfect_outputs(encoded, len(task.labels)))]
+
+
 def assert_round_trip(task, tokenizer, examples, max_length=128):
     encoded = task.encode(tokenizer, examples, max_length)
-    predicted = task.entities(encoded, perfect_outputs(encoded, len(task.labels)))
+    predicted = task.entities(encoded, perfect_items(task, encoded))
     for example, seq, found in zip(examples, encoded.sequences, predicted):
         gold = example.entities()
         if example.text is None:  # token indices -> compare token ranges
@@ -51,7 +58,7 @@ def assert_round_trip(task, tokenizer, examples, max_length=128):
             assert [(e["type"], e["start"], e["end"]) for e in found] == gold
         for entity in found:
             assert seq.text[entity["start"]:entity["end"]] == entity["text"]
-    metrics = task.score(encoded, perfect_outputs(encoded, len(task.labels)))
+    metrics = task.metrics(encoded, perfect_items(task, encoded))
     assert metrics["f1"] == pytest.approx(1.0) or metrics["num_entities"] == 0
     return encoded
 
@@ -193,7 +200,7 @@ def test_cli_predict_and_evaluate_ner(ner_artifact, tmp_path):
 @pytest.mark.parametrize("name", ["train.conll", "dev.conll"])
 def test_alignment_round_trip_on_the_whole_shipped_wnut17(tiny_model_dir, name):
     """Every gold entity of the shipped data survives encoding to sub-words and decoding back."""
-    ner_file = read_ner_file(Path(__file__).parents[1] / "data" / "wnut17" / name)
+    ner_file = read_ner_file(Path(__file__).parents[3] / "data" / "wnut17" / name)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)  # the MiniLM / bert-base-uncased vocabulary
     task = task_for(ner_file.examples)
     assert task.types == ["corporation", "creative-work", "group", "location", "person", "product"]
@@ -207,7 +214,7 @@ def test_wnut17_example_config_trains_on_conll2003_layout(tiny_model_dir, tmp_pa
     from typer.testing import CliRunner
 
     from tunelab.cli.app import app
-    from tunelab.data.tags import from_iob2
+    from tunelab.tasks.token_classification.tags import from_iob2
 
     def conll2003(path, sentences):
         blocks = ["-DOCSTART- -X- -X- O"]
@@ -221,7 +228,7 @@ def test_wnut17_example_config_trains_on_conll2003_layout(tiny_model_dir, tmp_pa
     train_file = conll2003(tmp_path / "eng.train", make_ner_sentences(200, seed=5) + adjacent)
     dev_file = conll2003(tmp_path / "eng.testa", make_ner_sentences(40, seed=6))
     assert read_ner_file(train_file).scheme == "iob1"  # format from the content: no telling extension
-    config = Path(__file__).parents[1] / "examples" / "wnut17.yaml"
+    config = Path(__file__).parents[3] / "examples" / "wnut17.yaml"
     runner = CliRunner()
     out = runner.invoke(app, ["train", str(config), "-o", str(tmp_path / "model"),
                               "--set", f"data.train={train_file}", "--set", f"data.dev={dev_file}",

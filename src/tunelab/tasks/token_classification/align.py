@@ -36,7 +36,7 @@ from transformers import PreTrainedTokenizerBase
 
 from tunelab.data.batching import IGNORE_INDEX
 from tunelab.data.encoding import EncodedDataset
-from tunelab.data.ner_example import NerExample, spans_to_char_tags
+from tunelab.tasks.token_classification.example import NerExample, spans_to_char_tags
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af\U00020000-\U0002ffff"
 # one CJK character | a run of word characters that are not CJK | one other visible character

@@ -9,12 +9,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from tunelab.evaluation import (
-    classification_metrics,
-    print_classification_report,
-    render_classification_report,
-    write_json,
-)
+from tunelab.files import write_json
+from tunelab.tasks.text_classification.metrics import classification_metrics
+from tunelab.tasks.text_classification.report import print_classification_report, render_classification_report
 
 
 def _render(renderable) -> str:

@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 import tunelab
 from helpers import make_ner_sentences, make_texts, tiny_overrides, write_conll, write_csv
 from tunelab.data.batching import LengthBucketBatchSampler
-from tunelab.training.loop import WholeBatches
+from tunelab.training.distributed import WholeBatches
 from tunelab.workflow.evaluate import evaluate_artifact, read_for_artifact
 
 HERE = Path(__file__).resolve()
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="to
 
 def torchrun(args: list[str], log: Path, timeout: int = 150) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+           "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE.parents[1]), os.environ.get("PYTHONPATH", "")])}
     env["CUDA_VISIBLE_DEVICES"] = ""  # two CPU processes on gloo, even on a machine with one GPU
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(PROCESSES),
                *args]
@@ -59,7 +59,7 @@ def ddp_data(tmp_path_factory) -> dict[str, Path]:
 def dev_loss(predictor, dev_file: Path) -> float:
     """Mean cross-entropy of a single-process evaluation of the artifact on the dev file."""
     encoded = predictor.encode(read_for_artifact(predictor, dev_file))
-    logits = torch.tensor(np.stack(predictor.outputs_for(encoded)), dtype=torch.float32)
+    logits = torch.tensor(np.stack([o["logits"] for o in predictor.raw_outputs(encoded)]), dtype=torch.float32)
     labels = torch.tensor([encoded[i]["labels"] for i in range(len(encoded))])
     return float(torch.nn.functional.cross_entropy(logits, labels))
 
@@ -175,7 +175,7 @@ def _worker(spec_path: str) -> None:
 
     from tunelab.config import load_config
     from tunelab.training.callbacks import Callback
-    from tunelab.training.loop import process_state
+    from tunelab.training.distributed import process_state
     from tunelab.workflow.train import TrainingInterrupted, train
 
     rank = process_state().process_index

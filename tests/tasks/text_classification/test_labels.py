@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tunelab.data import Example, check_known_labels, detect_labels
+from tunelab.data import Example
+from tunelab.tasks.text_classification.labels import check_known_labels, detect_labels
 from tunelab.errors import DataError
 
 

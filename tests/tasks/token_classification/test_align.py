@@ -10,14 +10,14 @@ from transformers.models.bert.tokenization_bert import load_vocab
 
 from decoder_helpers import build_decoder_tokenizer
 from helpers import FIXTURES, VOCAB_EN, VOCAB_ZH
-from tunelab.config import TokenClassificationConfig
+from tunelab.tasks.token_classification.config import TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
-from tunelab.data.ner_encoding import (
+from tunelab.tasks.token_classification.align import (
     covering_words, encode_words, join_tokens, to_words, uses_word_lists,
 )
-from tunelab.data.ner_example import NerExample, Span
-from tunelab.data.ner_readers import read_ner_file
-from tunelab.tasks.token_classification import TokenClassificationTask
+from tunelab.tasks.token_classification.example import NerExample, Span
+from tunelab.tasks.token_classification.readers import read_ner_file
+from tunelab.tasks.token_classification.task import TokenClassificationTask
 
 STYLES = ["byte_level", "metaspace"]
 
@@ -78,13 +78,19 @@ def perfect_outputs(encoded, num_tags):
     return outputs
 
 
+def perfect_items(task, encoded):
+    """The task's decoded per-item results of those logits (what decode_batch gives the scorer)."""
+    return [task.decode_batch(encoded, [i], {"logits": rows[None]})[0]
+            for i, rows in enumerate(perfect_outputs(encoded, len(task.labels)))]
+
+
 def round_trip(task, tokenizer, examples, max_length=128, **options):
     """Encode, decode perfect outputs; (number of gold entities back exactly, total, encoded)."""
     sequences = [to_words(example) for example in examples]
     encoded = encode_words(tokenizer, sequences, task.tag2id, max_length=max_length,
                            overlap=task.config.window_overlap, label_all_subwords=task.config.label_all_subwords,
                            **options)
-    predicted = task.entities(encoded, perfect_outputs(encoded, len(task.labels)))
+    predicted = task.entities(encoded, perfect_items(task, encoded))
     exact = total = 0
     for example, seq, found in zip(examples, encoded.sequences, predicted):
         gold = example.entities()
@@ -132,7 +138,7 @@ def test_bmes_character_corpus_round_trip(decoder_tokenizer):
     exact, total, encoded = round_trip(task_for(bmes.examples), decoder_tokenizer, bmes.examples)
     assert exact == total == 6
     task = task_for(bmes.examples)
-    predicted = task.entities(encoded, perfect_outputs(encoded, len(task.labels)))
+    predicted = task.entities(encoded, perfect_items(task, encoded))
     assert {"text": "北京大学", "token_start": 5, "token_end": 9}.items() <= predicted[0][1].items()
     assert {"text": "C#工程师", "token_start": 6, "token_end": 11}.items() <= predicted[1][2].items()
 
@@ -183,7 +189,8 @@ def test_raw_chinese_predictions_slice_the_input(decoder_tokenizer, split_wide):
     assert encoded.num_windowed >= 2 and encoded.num_truncated == 1  # "a" * 300: one word over the limit
     rng = np.random.default_rng(0)
     outputs = [rng.normal(size=(len(ids), len(task.labels))).astype(np.float32) * 3 for ids in encoded.input_ids]
-    predicted = task.entities(encoded, outputs)
+    items = [task.decode_batch(encoded, [i], {"logits": rows[None]})[0] for i, rows in enumerate(outputs)]
+    predicted = task.entities(encoded, items)
     assert sum(map(len, predicted)) > 20
     for text, entities in zip(texts, predicted):
         for entity in entities:
@@ -205,7 +212,7 @@ def test_continued_words_follow_the_covering_piece(metaspace_tokenizer):
         rows[:, task.tag2id["O"]] = 5.0
         rows[words.index(0)] = 0.0
         rows[words.index(0), task.tag2id[tag]] = 5.0
-        found = task.entities(encoded, [rows])[0]
+        found = task.entities(encoded, task.decode_batch(encoded, [0], {"logits": rows[None]}))[0]
         assert [(e["text"], e["type"]) for e in found] == expected
 
 
@@ -258,7 +265,7 @@ def test_pre_tokenised_chinese_reports_token_indices(decoder_tokenizer):
     exact, total, encoded = round_trip(task, decoder_tokenizer, [example])
     assert exact == total == 2
     assert encoded.sequences[0].text == "我在北京用iPhone。"  # a character corpus reads as written
-    found = task.entities(encoded, perfect_outputs(encoded, len(task.labels)))[0]
+    found = task.entities(encoded, perfect_items(task, encoded))[0]
     assert [(e["text"], e["token_start"], e["token_end"]) for e in found] == [("北京", 2, 4), ("iPhone", 5, 11)]
 
 

@@ -3,7 +3,7 @@
 A :class:`NerExample` is one of two kinds:
 
 - token-based (CoNLL files, JSONL with ``tokens``/``tags``): ``tokens`` and one tag per token;
-  ``text`` and ``spans`` are None. After :func:`tunelab.data.ner_readers.read_ner_file` the tags
+  ``text`` and ``spans`` are None. After :func:`tunelab.tasks.token_classification.readers.read_ner_file` the tags
   are in tunelab's internal IOB2 scheme (``O``, ``B-TYPE``, ``I-TYPE``);
 - text-based (CLUENER, JSONL with ``text``/``entities``): ``text`` and the gold ``spans``
   (character offsets, end exclusive); ``tokens`` is empty and ``tags`` None. Per-character IOB2
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunelab.data.tags import entities_from_iob2
+from tunelab.tasks.token_classification.tags import entities_from_iob2
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ class NerExample:
 
 @dataclass
 class NerFile:
-    """What :func:`tunelab.data.ner_readers.read_ner_file` returns: one file's examples, tags in
+    """What :func:`tunelab.tasks.token_classification.readers.read_ner_file` returns: one file's examples, tags in
     IOB2; ``scheme`` is the scheme the file was written in ("spans" when every example is
     text-based) and ``repairs`` counts the fixes made to invalid tags or overlapping spans."""
 

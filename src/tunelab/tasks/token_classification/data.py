@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from tunelab.data.ner_example import NerExample
-from tunelab.data.ner_readers import read_ner_file
+from tunelab.tasks.token_classification.example import NerExample
+from tunelab.tasks.token_classification.readers import read_ner_file
 from tunelab.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from tunelab.config import DataConfig
+    from tunelab.tasks.token_classification.config import TokenClassificationData as DataConfig
 
 
 @dataclass
@@ -26,6 +26,10 @@ class NerSplits:
     format: str = "conll"
     scheme: str = "iob2"
     repairs: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        """How the files were read, for the artifact (``data.reading``)."""
+        return {"format": self.format, "tag_scheme": self.scheme}
 
 
 def split_sentences(examples: list[NerExample], dev: float, test: float, seed: int):
@@ -60,9 +64,7 @@ def check_known_types(examples: list[NerExample], known: list[str], where: str) 
 def load_ner_splits(data: DataConfig) -> NerSplits:
     if data.train is None:
         raise DataError("no training file: set data.train in the config or pass --set data.train=PATH")
-    fmt = {"auto": "auto", "jsonl": "jsonl", "conll": "conll", "cluener": "cluener"}.get(data.format)
-    if fmt is None:
-        raise ConfigError(f"data.format={data.format} is for text classification; use auto, conll, jsonl or cluener")
+    fmt = data.format
 
     def read(path):
         return read_ner_file(path, format=fmt, scheme=data.tag_scheme, repair=data.repair_tags,

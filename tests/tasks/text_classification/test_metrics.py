@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tunelab.evaluation import METRIC_DIRECTIONS, classification_metrics, metric_direction
+from tunelab.tasks.text_classification.metrics import METRIC_DIRECTIONS, classification_metrics, metric_direction
 
 LABELS = ["neg", "neu", "pos"]
 # true:  neg neg neg neu neu pos pos pos

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import json
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from rich.console import Console
 from transformers import AutoModelForTokenClassification, PreTrainedModel, PreTrainedTokenizerBase
 
-from tunelab.config import DataConfig, ModelConfig, TokenClassificationConfig
-from tunelab.data.batching import IGNORE_INDEX
-from tunelab.data.ner_encoding import (
-    NerEncoded, continued_tag, covering_words, encode_words, to_words, word_outputs,
-)
-from tunelab.data.ner_example import NerExample
-from tunelab.data.ner_loading import NerSplits, check_known_types, entity_types, load_ner_splits
-from tunelab.data.ner_readers import read_ner_file
-from tunelab.data.tags import entities_from_iob2
-from tunelab.errors import ConfigError, DataError
-from tunelab.evaluation.ner import METRIC_DIRECTIONS_NER, ner_metrics
+from tunelab.config import ModelConfig
+from tunelab.data.batching import IGNORE_INDEX, pad_sequences
+from tunelab.errors import ConfigError, DataError, InputError
 from tunelab.models.resolve import ResolvedModel
-from tunelab.registry import TASKS
-from tunelab.tasks.backbone import head_modules, load_with_head
+from tunelab.tasks.backbone import load_with_head
+from tunelab.tasks.base import BaseTask, ItemScorer, Outputs, softmax
+from tunelab.tasks.token_classification.align import NerEncoded, encode_words
+from tunelab.tasks.token_classification.config import TokenClassificationConfig, TokenClassificationData
+from tunelab.tasks.token_classification.data import NerSplits, check_known_types, entity_types, load_ner_splits
+from tunelab.tasks.token_classification.decode import continued_tag, covering_words, word_outputs
+from tunelab.tasks.token_classification.example import NerExample
+from tunelab.tasks.token_classification.metrics import METRIC_DIRECTIONS_NER, ner_metrics
+from tunelab.tasks.token_classification.readers import read_ner_file
+from tunelab.tasks.token_classification.report import print_ner_report
+from tunelab.tasks.token_classification.schemas import EntityPrediction
+from tunelab.tasks.token_classification.tags import entities_from_iob2
+from tunelab.tasks.token_classification.words import to_words
 
 
 class TokenCrossEntropy(torch.nn.Module):
@@ -35,20 +41,25 @@ class TokenCrossEntropy(torch.nn.Module):
     def weight(self) -> torch.Tensor | None:
         return self.loss.weight
 
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.loss(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+    def forward(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = outputs["logits"]
+        return self.loss(logits.reshape(-1, logits.shape[-1]), targets["labels"].reshape(-1))
 
 
 def iob2_tags(types: Sequence[str]) -> list[str]:
     return ["O"] + [f"{prefix}-{t}" for t in types for prefix in ("B", "I")]
 
 
-@TASKS.register("token_classification")
-class TokenClassificationTask:
+class TokenClassificationTask(BaseTask):
     name = "token_classification"
     model_class = AutoModelForTokenClassification
+    peft_task_type = "TOKEN_CLS"
     default_metric = "f1"
     metric_directions = METRIC_DIRECTIONS_NER
+    sequence_keys = {"logits": 0.0, "labels": IGNORE_INDEX}
+    prediction_schema = EntityPrediction
+    request_examples = {"entities": {"summary": "Entities (token classification model)", "value": {
+        "texts": ["John Smith flew from Paris to Berlin on Monday."]}}}
 
     def __init__(self, config: TokenClassificationConfig, types: Sequence[str]) -> None:
         if not types:
@@ -60,7 +71,7 @@ class TokenClassificationTask:
 
     # -- construction --------------------------------------------------------------------------
     @staticmethod
-    def read_splits(data_config: DataConfig, config: TokenClassificationConfig) -> NerSplits:
+    def read_splits(data_config: TokenClassificationData, config: TokenClassificationConfig) -> NerSplits:
         return load_ner_splits(data_config)
 
     @classmethod
@@ -82,14 +93,14 @@ class TokenClassificationTask:
     def state(self) -> dict[str, Any]:
         return {"labels": self.labels, "entity_types": self.types, "scheme": "iob2"}
 
+    def describe(self) -> dict[str, Any]:
+        return {"entity_types": self.types}
+
     def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel:
         return load_with_head(
             self.model_class, resolved, model_config, kind="token", num_labels=len(self.labels),
             id2label=dict(enumerate(self.labels)), label2id=dict(self.tag2id),
         )
-
-    def head_modules(self, model: PreTrainedModel) -> list[str]:
-        return head_modules(model)
 
     # -- data ----------------------------------------------------------------------------------
     def encode(self, tokenizer: PreTrainedTokenizerBase, examples: Sequence[NerExample], max_length: int) -> NerEncoded:
@@ -101,6 +112,9 @@ class TokenClassificationTask:
         )
         encoded.examples = list(examples)
         return encoded
+
+    def target_collator(self) -> Callable[[list[Any], int], torch.Tensor]:
+        return pad_sequences
 
     def class_weights(self, train: Sequence[NerExample]) -> list[float] | None:
         setting = self.config.class_weights
@@ -117,18 +131,28 @@ class TokenClassificationTask:
         weights[present] = counts[present].sum() / (present.sum() * counts[present])
         return weights.tolist()
 
-    def loss_fn(self, train: Sequence[NerExample]) -> torch.nn.Module:
+    def loss_fn(self, train: Sequence[NerExample]) -> TokenCrossEntropy:
         weights = self.class_weights(train)
         return TokenCrossEntropy(torch.tensor(weights, dtype=torch.float32) if weights is not None else None)
 
     # -- outputs -------------------------------------------------------------------------------
-    def _word_tags(self, encoded: NerEncoded, outputs: Sequence[np.ndarray]) -> tuple[list[list[str]], list[list[float]]]:
+    def decode_batch(self, encoded: NerEncoded, indices: Sequence[int], outputs: Outputs) -> list[np.ndarray]:
+        """Per window, per sub-word: (best tag id, its probability), an (n, 2) array: all that
+        decoding and scoring need, a fraction of the logits."""
+        items = []
+        for item in self.unbatch(encoded, indices, outputs):
+            probs = softmax(item["logits"])
+            best = probs.argmax(axis=-1)
+            items.append(np.stack([best.astype(np.float64), probs[np.arange(len(best)), best]], axis=-1))
+        return items
+
+    def _word_tags(self, encoded: NerEncoded, items: Sequence[np.ndarray]) -> tuple[list[list[str]], list[list[float]]]:
         """Predicted IOB2 tags per word (made valid: an I- that continues nothing starts an entity)
         and each word's probability of its tag. A word inside a piece that started in an earlier
         word (offsets alignment: "国" of the piece "中国") continues that word: I-X after B-X or
         I-X, O after O, with its score."""
         tags, scores = [], []
-        for rows, covers in zip(word_outputs(encoded, outputs), covering_words(encoded)):
+        for rows, covers in zip(word_outputs(encoded, items), covering_words(encoded)):
             seq_tags, seq_scores, previous = [], [], "O"
             for row, cover in zip(rows, covers):
                 if row is None and cover is not None:
@@ -136,10 +160,7 @@ class TokenClassificationTask:
                 elif row is None:  # a word the tokenizer dropped (e.g. a control character)
                     tag, score = "O", 1.0
                 else:
-                    shifted = np.exp(row - row.max())
-                    probs = shifted / shifted.sum()
-                    best = int(probs.argmax())
-                    tag, score = self.labels[best], float(probs[best])
+                    tag, score = self.labels[int(row[0])], float(row[1])
                 if tag.startswith("I-") and previous[2:] != tag[2:]:
                     tag = "B-" + tag[2:]
                 seq_tags.append(tag)
@@ -149,15 +170,24 @@ class TokenClassificationTask:
             scores.append(seq_scores)
         return tags, scores
 
-    def score(self, encoded: NerEncoded, outputs: Sequence[np.ndarray]) -> dict[str, Any]:
-        predicted, _ = self._word_tags(encoded, outputs)
+    def metrics(self, encoded: NerEncoded, items: Sequence[np.ndarray]) -> dict[str, Any]:
+        predicted, _ = self._word_tags(encoded, items)
         gold = [seq.tags for seq in encoded.sequences]
         words = [seq.words for seq in encoded.sequences]
         return ner_metrics(gold, predicted, texts=words)
 
-    def read_file(self, path, meta: dict[str, Any], *, require_labels: bool = True, **columns: Any) -> list[NerExample]:
+    def scorer(self, encoded: NerEncoded) -> ItemScorer:
+        # windows of one sentence are merged at the end, so every window's (tag, score) rows are kept
+        return ItemScorer(lambda items: self.metrics(encoded, items), len(encoded))
+
+    def agreement(self, encoded: NerEncoded, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple[int, int, str]:
+        pairs = [(x, y) for s1, s2 in zip(word_outputs(encoded, a), word_outputs(encoded, b))
+                 for x, y in zip(s1, s2) if x is not None]
+        return sum(int(x[0] == y[0]) for x, y in pairs), len(pairs), "words"
+
+    def read_file(self, path: str | Path, meta: Any, *, require_labels: bool = True, **_: Any) -> list[NerExample]:
         """Read with the format, columns and tag scheme the model was trained on."""
-        cfg = meta["config"]["data"]
+        cfg = meta.data_config
         fmt = cfg.get("format", "auto")
         examples = read_ner_file(
             path, format=fmt if fmt in ("conll", "jsonl", "cluener") else "auto", scheme=cfg.get("tag_scheme", "auto"),
@@ -171,20 +201,19 @@ class TokenClassificationTask:
     def check_known(self, examples: Sequence[NerExample], where: str) -> None:
         check_known_types(list(examples), self.types, where)
 
-    @staticmethod
-    def make_examples(texts=None, text_pairs=None, tokens=None) -> list[NerExample]:
+    def make_examples(self, texts: Any = None, text_pairs: Any = None, tokens: Any = None) -> list[NerExample]:
         if text_pairs is not None:
-            raise ValueError("token classification takes single texts, not pairs")
+            raise InputError("this model tags single texts, not text pairs: leave out the second texts")
         if tokens is not None:
             return [NerExample(tokens=tuple(t), tags=None) for t in tokens]
         if texts is None:
-            raise ValueError("pass texts (strings) or tokens (lists of strings)")
+            raise InputError("pass texts (strings) or tokens (lists of strings)")
         if isinstance(texts, str):
             texts = [texts]
         return [NerExample(tokens=(), tags=None, text=t) for t in texts]
 
-    def entities(self, encoded: NerEncoded, outputs: Sequence[np.ndarray]) -> list[list[dict[str, Any]]]:
-        all_tags, all_scores = self._word_tags(encoded, outputs)
+    def entities(self, encoded: NerEncoded, items: Sequence[np.ndarray]) -> list[list[dict[str, Any]]]:
+        all_tags, all_scores = self._word_tags(encoded, items)
         result = []
         for seq, tags, scores in zip(encoded.sequences, all_tags, all_scores):
             found = []
@@ -198,14 +227,29 @@ class TokenClassificationTask:
             result.append(found)
         return result
 
-    def predictions(self, encoded: NerEncoded, outputs: Sequence[np.ndarray]) -> list[list[dict[str, Any]]]:
-        return self.entities(encoded, outputs)
+    def predictions(self, encoded: NerEncoded, items: Sequence[np.ndarray]) -> list[list[dict[str, Any]]]:
+        return self.entities(encoded, items)
 
-    def prediction_records(self, encoded: NerEncoded, outputs: Sequence[np.ndarray], *, top_k: int = 1) -> list[dict]:
+    def prediction_records(self, encoded: NerEncoded, items: Sequence[np.ndarray], *, top_k: int = 1) -> list[dict]:
         records = []
-        for seq, entities in zip(encoded.sequences, self.entities(encoded, outputs)):
+        for seq, entities in zip(encoded.sequences, self.entities(encoded, items)):
             record: dict[str, Any] = {"text": seq.text, "entities": entities}
             if seq.tokens_given:
                 record["tokens"] = seq.words
             records.append(record)
         return records
+
+    # -- presentation --------------------------------------------------------------------------
+    def record_table(self, records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+        return ["text", "entities"], [[r["text"], json.dumps(r["entities"], ensure_ascii=False)] for r in records]
+
+    def terminal_rows(self, records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+        return ["text", "entities"], [[r["text"], "\n".join(
+            f"{e['type']}: {e['text']} [{e['start']}, {e['end']}) {e['score']:.3f}" for e in r["entities"]) or "-"]
+            for r in records]
+
+    def print_report(self, metrics: dict[str, Any], console: Console | None, title: str) -> None:
+        print_ner_report(metrics, console=console, title=title)
+
+    def card_summary(self) -> str:
+        return f"{len(self.types)} entity types: " + ", ".join(f"`{t}`" for t in self.types)

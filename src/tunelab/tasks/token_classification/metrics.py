@@ -27,7 +27,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from tunelab.evaluation.classification import Direction
+
+Direction = Literal["max", "min"]
 
 __all__ = ["METRIC_DIRECTIONS_NER", "ner_metrics"]
 

@@ -1,0 +1,111 @@
+"""Text classification's train/dev/test splits: read, carve a stratified dev/test split, check labels."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Literal
+
+from tunelab.config import DataConfig
+from tunelab.data.example import Example
+from tunelab.data.loading import Splits, read_examples
+from tunelab.data.split import split_examples
+from tunelab.errors import ConfigError, DataError
+from tunelab.tasks.text_classification.labels import check_known_labels, detect_labels
+
+
+def _label_set(examples: list[Example]) -> set[str]:
+    labels: set[str] = set()
+    for example in examples:
+        if isinstance(example.label, tuple):
+            labels.update(example.label)
+        elif example.label is not None:
+            labels.add(example.label)
+    return labels
+
+
+def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
+    """Read train (and dev/test files if set); carve the missing dev/test from train per data.split.
+
+    Dev and test files are read with the columns resolved on train, and their labels must all
+    appear in the final train split.
+    """
+    if data_config.train is None:
+        raise DataError("no training file: set data.train in the config or pass --set data.train=PATH")
+    read = partial(
+        read_examples,
+        format=data_config.format,
+        label_separator=data_config.label_separator,
+        multi_label=multi_label,
+        encoding=data_config.encoding,
+        header=data_config.header,
+    )
+    train_file = read(
+        data_config.train,
+        text_column=data_config.text_column,
+        text_pair_column=data_config.text_pair_column,
+        label_column=data_config.label_column,
+    )
+    files = {"train": str(train_file.path)}
+    # Dev/test files are read with train's columns; train's labels tell their first row is data.
+    train_labels = _label_set(train_file.examples)
+    loaded: dict[str, list[Example]] = {}
+    for name in ("dev", "test"):
+        path = getattr(data_config, name)
+        if path is not None:
+            loaded[name] = read(
+                path,
+                text_column=train_file.text_column,
+                text_pair_column=train_file.text_pair_column,
+                label_column=train_file.label_column,
+                known_labels=train_labels,
+            ).examples
+            files[name] = str(path)
+
+    split = data_config.split
+    carve_dev = split.dev if "dev" not in loaded else 0.0
+    carve_test = split.test if "test" not in loaded else 0.0
+    if carve_dev + carve_test >= 1.0:
+        raise ConfigError(
+            f"data.split.dev + data.split.test must be below 1 (got {carve_dev} + {carve_test}): "
+            "nothing would be left to train on"
+        )
+    train, dev, test = split_examples(train_file.examples, dev=carve_dev, test=carve_test, seed=split.seed)
+    for name, fraction, carved in (("dev", carve_dev, dev), ("test", carve_test, test)):
+        if fraction > 0 and not carved:
+            raise DataError(
+                f"data.split.{name}={fraction} carved no {name} examples from "
+                f"{len(train_file.examples)} training examples (at least one example of each label stays "
+                f"in train); set data.{name} to a {name} file or raise data.split.{name}",
+                train_file.path,
+            )
+
+    sources: dict[str, Literal["file", "split", "none"]] = {}
+    for name, carved in (("dev", dev), ("test", test)):
+        if name in loaded:
+            sources[name] = "file"
+        else:
+            sources[name] = "split" if carved else "none"
+    dev = loaded.get("dev", dev)
+    test = loaded.get("test", test)
+
+    known = detect_labels(train)
+    label_field = train_file.label_column or "label"
+    for name, examples in (("dev", dev), ("test", test)):
+        # A carved split can still hold a label train lacks: multi-label examples are stratified by
+        # their first label only, so a rare second label may land entirely outside train.
+        where = name if sources[name] == "file" else f"{name} (carved from train by data.split.{name})"
+        check_known_labels(examples, known, where, field=label_field)
+
+    return Splits(
+        train=train,
+        dev=dev,
+        test=test,
+        text_column=train_file.text_column,
+        text_pair_column=train_file.text_pair_column,
+        label_column=train_file.label_column,
+        dev_source=sources["dev"],
+        test_source=sources["test"],
+        files=files,
+        header=train_file.header,
+        format=train_file.format,
+    )

@@ -1,0 +1,271 @@
+"""Text classification, single-label (softmax) and multi-label (sigmoid), on a sequence-classification head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from rich.console import Console
+from sklearn.utils.class_weight import compute_class_weight
+from transformers import AutoModelForSequenceClassification, PreTrainedModel
+
+from tunelab.config import ModelConfig
+from tunelab.data.encoding import EncodedDataset
+from tunelab.data.example import Example
+from tunelab.data.loading import Splits
+from tunelab.errors import ConfigError
+from tunelab.evaluation.plots import plot_confusion_matrix, plot_multilabel_counts
+from tunelab.models.resolve import ResolvedModel
+from tunelab.tasks.backbone import load_with_head
+from tunelab.tasks.base import LossFn, Outputs, softmax
+from tunelab.tasks.text import TextTask
+from tunelab.tasks.text_classification.config import TextClassificationConfig, TextClassificationData
+from tunelab.tasks.text_classification.data import load_splits
+from tunelab.tasks.text_classification.labels import check_known_labels, detect_labels
+from tunelab.tasks.text_classification.metrics import METRIC_DIRECTIONS, classification_metrics
+from tunelab.tasks.text_classification.report import print_classification_report
+from tunelab.tasks.text_classification.schemas import ClassificationPrediction
+
+# Beyond this many labels the terminal table shows the worst ones; report.json always has all.
+TABLE_MAX_LABELS = 40
+
+
+class ClassificationScorer:
+    """Keeps each item's decoded prediction (an id, or a row of 0/1 for multi-label), not its scores."""
+
+    def __init__(self, task: TextClassificationTask, encoded: EncodedDataset) -> None:
+        self.task, self.encoded = task, encoded
+        self.predicted: list[Any] = [None] * len(encoded)
+
+    def add(self, indices: Sequence[int], items: Sequence[np.ndarray]) -> None:
+        if len(items):
+            for i, decoded in zip(indices, self.task.decode(np.stack(items))):
+                self.predicted[i] = decoded
+
+    def result(self) -> dict[str, Any]:
+        return self.task.metrics(np.asarray(self.encoded.labels), np.asarray(self.predicted))
+
+
+class TextClassificationTask(TextTask):
+    name = "text_classification"
+    model_class = AutoModelForSequenceClassification
+    peft_task_type = "SEQ_CLS"
+    default_metric = "accuracy"
+    metric_directions = METRIC_DIRECTIONS
+    prediction_schema = ClassificationPrediction
+    request_examples = {
+        "classification": {"summary": "Classify two texts", "value": {
+            "texts": ["I was charged twice for my card payment", "Where is my new card?"], "top_k": 1}},
+        "top_k": {"summary": "Three best labels with scores", "value": {
+            "texts": ["How do I top up with a bank transfer?"], "top_k": 3}},
+    }
+
+    def __init__(self, config: TextClassificationConfig, labels: list[str], *, pairs: bool = False) -> None:
+        if len(labels) < 2 and not config.multi_label:
+            raise ConfigError(f"text classification needs at least 2 labels; the training data has {labels}")
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"task.labels has duplicates: {labels}")
+        self.config = config
+        self.labels = list(labels)
+        self.label2id = {label: i for i, label in enumerate(self.labels)}
+        self.pairs = pairs
+
+    @property
+    def multi_label(self) -> bool:
+        return self.config.multi_label
+
+    @staticmethod
+    def read_splits(data_config: TextClassificationData, config: TextClassificationConfig) -> Splits:
+        return load_splits(data_config, multi_label=config.multi_label)
+
+    @classmethod
+    def from_examples(cls, config: TextClassificationConfig, train: Sequence[Example]) -> TextClassificationTask:
+        labels = list(config.labels) if config.labels else detect_labels(train)
+        if config.labels:
+            check_known_labels(train, labels, "train")
+        task = cls(config, labels, pairs=any(ex.text_pair is not None for ex in train))
+        if isinstance(config.class_weights, dict):
+            unknown = sorted(set(config.class_weights) - set(labels))
+            if unknown:
+                raise ConfigError(f"task.class_weights names labels not in the data: {unknown}; labels: {labels}")
+        return task
+
+    @classmethod
+    def from_state(cls, config: TextClassificationConfig, state: dict[str, Any]) -> TextClassificationTask:
+        return cls(config, list(state["labels"]), pairs=bool(state.get("pairs", False)))
+
+    def state(self) -> dict[str, Any]:
+        return {"labels": self.labels, "multi_label": self.multi_label, "threshold": self.config.threshold,
+                "pairs": self.pairs}
+
+    def describe(self) -> dict[str, Any]:
+        return {"multi_label": self.multi_label, "pairs": self.pairs}
+
+    # -- model ---------------------------------------------------------------------------------
+    def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel:
+        return load_with_head(
+            self.model_class, resolved, model_config, kind="sequence", num_labels=len(self.labels),
+            id2label=dict(enumerate(self.labels)), label2id=dict(self.label2id),
+            problem_type="multi_label_classification" if self.multi_label else "single_label_classification",
+        )
+
+    # -- data ----------------------------------------------------------------------------------
+    def targets(self, examples: Sequence[Example]) -> np.ndarray:
+        if self.multi_label:
+            out = np.zeros((len(examples), len(self.labels)), dtype=np.int64)
+            for row, ex in enumerate(examples):
+                for label in ex.label or ():
+                    out[row, self.label2id[label]] = 1
+            return out
+        return np.asarray([self.label2id[ex.label] for ex in examples], dtype=np.int64)
+
+    def target_collator(self) -> Callable[[list[Any], int], torch.Tensor]:
+        dtype = torch.float32 if self.multi_label else torch.long
+        return lambda targets, width: torch.tensor(targets, dtype=dtype)
+
+    def read_options(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {"label_separator": data.get("label_separator", "|"), "multi_label": self.multi_label,
+                "known_labels": set(self.labels)}
+
+    def read_file(self, path: str | Path, meta: Any, **options: Any) -> list[Example]:
+        examples = super().read_file(path, meta, **options)
+        self.check_examples_pairs(examples, "the input")
+        return examples
+
+    def check_known(self, examples: Sequence[Example], where: str) -> None:
+        check_known_labels(examples, self.labels, where)
+
+    # -- training ------------------------------------------------------------------------------
+    def class_weights(self, train: Sequence[Example]) -> list[float] | None:
+        setting = self.config.class_weights
+        if setting is None:
+            return None
+        if isinstance(setting, dict):
+            return [float(setting.get(label, 1.0)) for label in self.labels]
+        y = self.targets(train)
+        if self.multi_label:
+            # pos_weight = negatives / positives per label: the usual balance for BCE.
+            pos = y.sum(axis=0).astype(np.float64)
+            return [float((len(y) - p) / p) if p > 0 else 1.0 for p in pos]
+        present = np.unique(y)
+        weights = np.ones(len(self.labels))
+        weights[present] = compute_class_weight("balanced", classes=present, y=y)
+        return weights.tolist()
+
+    def loss_fn(self, train: Sequence[Example]) -> LossFn:
+        weights = self.class_weights(train)
+        tensor = torch.tensor(weights, dtype=torch.float32) if weights is not None else None
+        loss = torch.nn.BCEWithLogitsLoss(pos_weight=tensor) if self.multi_label else torch.nn.CrossEntropyLoss(weight=tensor)
+        return _OutputLoss(loss)
+
+    # -- outputs -------------------------------------------------------------------------------
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Class probabilities of logits: softmax, or a sigmoid per label for multi-label models."""
+        logits = np.asarray(logits, dtype=np.float64)
+        return 1.0 / (1.0 + np.exp(-logits)) if self.multi_label else softmax(logits)
+
+    def class_probabilities(self, items: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, labels) from decoded items, which are already probabilities (see decode_batch)."""
+        return np.stack(items) if len(items) else np.zeros((0, len(self.labels)))
+
+    def decode_batch(self, encoded: EncodedDataset, indices: Sequence[int], outputs: Outputs) -> list[np.ndarray]:
+        return list(self.probabilities(outputs["logits"]))
+
+    def decode(self, probs: np.ndarray) -> np.ndarray:
+        if self.multi_label:
+            return (probs >= self.config.threshold).astype(np.int64)
+        return np.asarray(probs).argmax(axis=-1)
+
+    def metrics(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+        return classification_metrics(y_true, y_pred, self.labels, multi_label=self.multi_label)
+
+    def scorer(self, encoded: EncodedDataset) -> ClassificationScorer:
+        return ClassificationScorer(self, encoded)
+
+    def predictions(self, encoded: EncodedDataset, items: Sequence[np.ndarray]) -> list:
+        if not len(items):
+            return []
+        decoded = self.decode(np.stack(items))
+        if self.multi_label:
+            return [[self.labels[j] for j in np.flatnonzero(row)] for row in decoded]
+        return [self.labels[int(i)] for i in decoded]
+
+    def prediction_records(self, encoded: EncodedDataset, items: Sequence[np.ndarray], *, top_k: int = 1) -> list[dict]:
+        if not len(items):
+            return []
+        probs = np.stack(items)
+        records = []
+        for ex, p, d in zip(encoded.examples, probs, self.decode(probs)):
+            record = self.base_record(ex)
+            if self.multi_label:
+                record["labels"] = [self.labels[j] for j in np.flatnonzero(d)]
+            else:
+                record["label"] = self.labels[int(d)]
+                record["score"] = float(p[int(d)])
+            order = np.argsort(-p, kind="stable")[: max(1, top_k)]
+            record["top"] = [{"label": self.labels[j], "score": float(p[j])} for j in order]
+            records.append(record)
+        return records
+
+    def agreement(self, encoded: EncodedDataset, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple[int, int, str]:
+        x, y = self.decode(np.stack(a)), self.decode(np.stack(b))
+        same = (x == y).reshape(len(x), -1).all(axis=1)
+        return int(same.sum()), len(same), "texts"
+
+    # -- presentation --------------------------------------------------------------------------
+    def record_table(self, records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+        header, text = self.text_columns(records)
+        k = max((len(r["top"]) for r in records), default=1)
+        header += ["labels"] if self.multi_label else ["label", "score"]
+        header += [f"{kind}_{i + 1}" for i in range(k) for kind in ("top_label", "top_score")] if k > 1 else []
+        rows = []
+        for r in records:
+            row = text(r) + (["|".join(r["labels"])] if self.multi_label else [r["label"], f"{r['score']:.6f}"])
+            if k > 1:
+                for top in r["top"]:
+                    row += [top["label"], f"{top['score']:.6f}"]
+            rows.append(row)
+        return header, rows
+
+    def terminal_rows(self, records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+        header, text = self.text_columns(records)
+        rows = []
+        for r in records:
+            pred = ", ".join(r["labels"]) if self.multi_label else f"{r['label']} ({r['score']:.3f})"
+            rows.append(text(r) + [pred, ", ".join(f"{t['label']} {t['score']:.3f}" for t in r["top"])])
+        return header + ["prediction", "top labels"], rows
+
+    def print_report(self, metrics: dict[str, Any], console: Console | None, title: str) -> None:
+        print_classification_report(metrics, console=console, title=title, max_labels=TABLE_MAX_LABELS)
+
+    def write_plots(self, directory: Path, report: dict[str, Any]) -> list[Path]:
+        metrics = report.get("metrics") or {}
+        if "confusion_matrix" in metrics:
+            return [plot_confusion_matrix(metrics["confusion_matrix"], self.labels, directory / "confusion_matrix.png",
+                                          title=f"Confusion matrix ({report['evaluated_on']['split']})")]
+        if "per_label_confusion" in metrics:
+            return [plot_multilabel_counts(metrics["per_label_confusion"], directory / "label_counts.png")]
+        return []
+
+    def card_summary(self) -> str:
+        kind = " (multi-label)" if self.multi_label else ""
+        pairs = ", on text pairs" if self.pairs else ""
+        return f"{len(self.labels)} labels{kind}{pairs}: " + ", ".join(f"`{x}`" for x in self.labels[:30]) + (
+            f", ... ({len(self.labels)} in all)" if len(self.labels) > 30 else "")
+
+
+class _OutputLoss(torch.nn.Module):
+    """A torch loss on ``outputs["logits"]`` and ``targets["labels"]``."""
+
+    def __init__(self, loss: torch.nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    @property
+    def weight(self) -> torch.Tensor | None:
+        return getattr(self.loss, "weight", None)
+
+    def forward(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.loss(outputs["logits"], targets["labels"])
