@@ -50,9 +50,9 @@ def _find(available: Sequence[str], candidates: Sequence[str], exclude: set[str]
     for column in available:
         by_name.setdefault(_normal(column), column)  # the leftmost column wins a case-only tie
     for candidate in candidates:
-        column = by_name.get(candidate)
-        if column is not None and column not in exclude:
-            return column
+        found = by_name.get(candidate)
+        if found is not None and found not in exclude:
+            return found
     return None
 
 

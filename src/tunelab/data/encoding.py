@@ -55,7 +55,7 @@ def encode_texts(
     """
     texts = list(texts)
     use_pairs = pairs is not None and any(p is not None for p in pairs)
-    pair_list = [p or "" for p in pairs] if use_pairs else None
+    pair_list = [p or "" for p in pairs] if pairs is not None and use_pairs else None
     wants_types = "token_type_ids" in tokenizer.model_input_names
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # silence "sequence longer than the model maximum": we truncate below

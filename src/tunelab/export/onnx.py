@@ -72,7 +72,7 @@ def export_onnx(
         log(f"exporting to ONNX (opset {OPSET})")
         onnx_path = work / "model.onnx"
         config, torch_bytes = _to_onnx(artifact, torch_predictor, onnx_path, examples)
-        optimized, fused = False, {}
+        optimized, fused = False, dict[str, int]()
         if optimize:
             log("optimizing the graph (onnxruntime transformer fusions)")
             onnx_path, fused, note = _optimize(onnx_path, work / "model.opt.onnx", config)
@@ -136,6 +136,7 @@ def dev_examples(predictor: Predictor, meta: ArtifactMeta, data: str | Path | No
     (format-1 artifacts, which recorded none, carve the split again from the same settings)."""
     task, files = predictor.task, meta.data.files
     dev_lines = meta.data.dev_lines
+    info: dict[str, Any]
     if data is not None:
         if not Path(data).is_file():
             raise ExportError(f"--data file not found: {data}")

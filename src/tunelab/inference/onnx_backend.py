@@ -100,7 +100,7 @@ class OnnxBackend:
             raise ArtifactError(f"onnxruntime could not load {model_path}: {exc}") from exc
         return cls(session, output_names=tuple(task.output_names), output_sizes=task.output_sizes())
 
-    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    def __call__(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if "input_ids" not in inputs:
             raise ValueError("the onnx backend needs input_ids")
         feed = {}

@@ -243,7 +243,7 @@ def run(settings: ServeSettings) -> None:
     import uvicorn
 
     configure_logging(settings.log_level)
-    options = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
+    options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
                    log_level=settings.log_level, timeout_graceful_shutdown=30)
     if settings.workers > 1:
         os.environ.update(settings.to_env())

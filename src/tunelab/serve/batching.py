@@ -60,7 +60,7 @@ class MicroBatcher:
         self._running: set[asyncio.Task] = set()
         self._pending: collections.deque[_Job] = collections.deque()
         self._queued = 0
-        self._wakeup: asyncio.Event | None = None
+        self._wakeup = asyncio.Event()  # replaced on start(), on the running loop
         self._task: asyncio.Task | None = None
         self._closed = False
 

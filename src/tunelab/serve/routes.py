@@ -172,6 +172,7 @@ async def predict(request: Request, service: ReadyServiceDep, context: ContextDe
     check_pairs(body, service.predictor)
     context.n_texts = len(body.texts)
     pairs = body.text_pairs if body.text_pairs is not None else [None] * len(body.texts)
+    assert service.batcher is not None  # the ready dependency guarantees it
     try:
         # requests share a model call when they ask for the same top_k
         records = await service.batcher.submit(list(zip(body.texts, pairs)), key=body.top_k)

@@ -57,7 +57,7 @@ def use_generic_head(model_class: type, config, model_config: ModelConfig) -> bo
     return not has_native or model_config.pooling not in ("auto", default_pooling(config))
 
 
-def load_with_head(model_class: type, resolved: ResolvedModel, model_config: ModelConfig, *, kind: str,
+def load_with_head(model_class: Any, resolved: ResolvedModel, model_config: ModelConfig, *, kind: str,
                    **config_values: Any) -> PreTrainedModel:
     """The backbone with a fresh head of ``kind`` ("sequence" or "token"), the task's labels
     (``config_values``) and the dropout overrides of the model section, in fp32 (mixed precision
@@ -88,7 +88,7 @@ def load_with_head(model_class: type, resolved: ResolvedModel, model_config: Mod
     return build_head_model(kind, config, backbone, pooling)
 
 
-def load_trained(model_class: type, path: str | Path) -> PreTrainedModel:
+def load_trained(model_class: Any, path: str | Path) -> PreTrainedModel:
     """A full trained model from an artifact directory, whichever head it was trained with."""
     if head_class_of(path) is not None:
         return load_head_model(path)

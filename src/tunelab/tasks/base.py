@@ -101,6 +101,9 @@ class Task(Protocol):
 
     def agreement(self, encoded: EncodedDataset, a: Sequence[Any], b: Sequence[Any]) -> tuple[int, int, str]: ...
 
+    def unbatch(self, encoded: EncodedDataset, indices: Sequence[int], outputs: Outputs) -> list[dict[str, np.ndarray]]:
+        ...
+
     # -- files and raw input -------------------------------------------------------------------
     def read_file(self, path: str | Path, meta: Any, **options: Any) -> list[Any]: ...
 
@@ -203,6 +206,10 @@ class BaseTask:
 
     def write_plots(self, directory: Path, report: dict[str, Any]) -> list[Path]:
         return []
+
+    def record_table(self, records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+        """The header and rows of a predictions CSV (and, by default, of the terminal table)."""
+        raise NotImplementedError
 
     def terminal_rows(self, records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
         """The table `tunelab predict` prints; the CSV columns unless the task shows them otherwise."""

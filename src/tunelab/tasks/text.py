@@ -48,14 +48,14 @@ class TextTask(BaseTask):
         otherwise; when the file lacks those columns, the usual names are detected."""
         data = meta.data_config
         trained = meta.data.reading.get("columns") or {}
-        explicit = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
+        explicit: dict[str, Any] = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
         fmt = data.get("format", "auto")
-        options = dict(format=fmt if str(path) == "-" or fmt == "jsonl" or Path(path).suffix.lower() not in
+        options: dict[str, Any] = dict(format=fmt if str(path) == "-" or fmt == "jsonl" or Path(path).suffix.lower() not in
                        (".jsonl", ".ndjson", ".json") else "auto",
                        encoding=data.get("encoding", "utf-8"), require_labels=require_labels,
                        header=data.get("header", "auto") if header is None else header,
                        **self.read_options(data))
-        remembered = {
+        remembered: dict[str, Any] = {
             "text_column": text_column or trained.get("text"),
             "text_pair_column": text_pair_column or trained.get("text_pair"),
             "label_column": label_column or (trained.get("label") if require_labels else None),

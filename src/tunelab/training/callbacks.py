@@ -115,7 +115,7 @@ class TensorBoardLogger(Callback):
         if trainer.accelerator.is_main_process and self.writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(log_dir=str(self.log_dir))
+            self.writer = SummaryWriter(log_dir=str(self.log_dir))  # type: ignore[assignment]
 
     def on_step_end(self, trainer: "Trainer", logs: dict[str, float]) -> None:
         if self.writer is None:

@@ -315,7 +315,7 @@ class Trainer:
             else:
                 improved = value < best - self.config.early_stopping.min_delta
         if improved:
-            state.best_metric, state.best_step = float(value), state.global_step
+            state.best_metric, state.best_step = float(value), state.global_step  # type: ignore[arg-type]
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         state.history.append({"step": state.global_step, "epoch": round(self.epoch_progress, 4), "metrics": scalars})
         self._call("on_evaluate", metrics, improved)

@@ -10,7 +10,8 @@ from tunelab.errors import ConfigError
 
 def build_optimizer(model: torch.nn.Module, *, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW with no weight decay on biases and normalisation weights (every 1-d parameter)."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for param in model.parameters():
         if param.requires_grad:
             (no_decay if param.dim() < 2 else decay).append(param)

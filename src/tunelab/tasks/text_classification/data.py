@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Literal
 
-from tunelab.config import DataConfig
+from tunelab.tasks.text_classification.config import TextClassificationData as DataConfig
 from tunelab.data.example import Example
 from tunelab.data.loading import Splits, read_examples
 from tunelab.data.split import split_examples

@@ -119,7 +119,7 @@ class TextClassificationTask(TextTask):
                 for label in ex.label or ():
                     out[row, self.label2id[label]] = 1
             return out
-        return np.asarray([self.label2id[ex.label] for ex in examples], dtype=np.int64)
+        return np.asarray([self.label2id[str(ex.label)] for ex in examples], dtype=np.int64)
 
     def target_collator(self) -> Callable[[list[Any], int], torch.Tensor]:
         dtype = torch.float32 if self.multi_label else torch.long
