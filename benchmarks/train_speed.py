@@ -280,8 +280,8 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
         collator = default_data_collator if max128 else DataCollatorWithPadding(tokenizer)
         model_class = AutoModelForSequenceClassification
     else:
-        from tunelab.tasks.token_classification.align import to_words
         from tunelab.tasks.token_classification.task import TokenClassificationTask
+        from tunelab.tasks.token_classification.words import to_words
 
         labels_task = TokenClassificationTask.from_examples(TokenClassificationConfig(), examples)
         sequences = [to_words(ex) for ex in examples]

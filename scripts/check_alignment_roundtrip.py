@@ -27,10 +27,11 @@ from transformers.models.bert.tokenization_bert import load_vocab
 
 from tunelab.config import TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
-from tunelab.tasks.token_classification.align import SPLIT_WIDE, encode_words, to_words
+from tunelab.tasks.token_classification.align import SPLIT_WIDE, encode_words
 from tunelab.tasks.token_classification.readers import read_ner_file
 from tunelab.models import resolve_model
 from tunelab.tasks.token_classification.task import TokenClassificationTask
+from tunelab.tasks.token_classification.words import to_words
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = [

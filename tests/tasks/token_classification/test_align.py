@@ -12,12 +12,12 @@ from decoder_helpers import build_decoder_tokenizer
 from helpers import FIXTURES, VOCAB_EN, VOCAB_ZH
 from tunelab.tasks.token_classification.config import TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
-from tunelab.tasks.token_classification.align import (
-    covering_words, encode_words, join_tokens, to_words, uses_word_lists,
-)
+from tunelab.tasks.token_classification.align import encode_words, uses_word_lists
+from tunelab.tasks.token_classification.decode import covering_words
 from tunelab.tasks.token_classification.example import NerExample, Span
 from tunelab.tasks.token_classification.readers import read_ner_file
 from tunelab.tasks.token_classification.task import TokenClassificationTask
+from tunelab.tasks.token_classification.words import join_tokens, to_words
 
 STYLES = ["byte_level", "metaspace"]
 

@@ -15,7 +15,7 @@ from tunelab.config import load_config
 from tunelab.tasks.token_classification.config import TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
 from tunelab.tasks.token_classification.example import NerExample, Span
-from tunelab.tasks.token_classification.align import split_words, to_words
+from tunelab.tasks.token_classification.words import split_words, to_words
 from tunelab.tasks.token_classification.readers import read_ner_file
 from tunelab.tasks.token_classification.task import TokenClassificationTask
 from tunelab.workflow.evaluate import evaluate_artifact

@@ -1,14 +1,7 @@
-"""Words, sub-words and windows for token classification.
+"""Sub-words and windows for token classification.
 
-Every example becomes a sequence of *words* with character offsets into a text:
-- token-based examples (CoNLL, JSONL tokens): the given tokens, joined by single spaces, or by
-  nothing where a CJK or full-width character is on either side (a one-character-per-line
-  Chinese corpus reads "中国国籍", as its text did);
-- text-based examples (span JSON, raw strings): CJK characters one by one, runs of letters and
-  digits, single punctuation marks; for gold data, words are also cut at every entity boundary,
-  so an entity that starts inside a Latin/digit run ("iPhone12" with "iPhone" tagged) still maps
-  back to its exact characters.
-Words become sub-words in one of two ways, chosen from the tokenizer's model:
+The words of a :class:`~tunelab.tasks.token_classification.words.WordSequence` become sub-words in
+one of two ways, chosen from the tokenizer's model (:func:`uses_word_lists`):
 - WordPiece (BERT and its kin): the words are tokenised as a pre-split list
   (``is_split_into_words`` + ``word_ids``);
 - any other model (byte-level BPE: GPT-2, RoBERTa, Qwen2, Llama 3; SentencePiece-style BPE or
@@ -17,102 +10,32 @@ Words become sub-words in one of two ways, chosen from the tokenizer's model:
   tokens to none). CJK / full-width characters and non-ASCII punctuation are tokenised one by one
   so that every word boundary is a token boundary (see :func:`_tokenise_spans`); a word that
   still has no token of its own, inside a piece that began in an earlier word, continues that
-  word's tag (:func:`covering_words`).
+  word's tag (:func:`~tunelab.tasks.token_classification.decode.covering_words`).
 A word's first sub-word carries its label, the others are ignored (-100) unless all are labelled.
-A sentence longer than the model's limit is cut into overlapping windows of whole words; each word
-is later predicted from the window where it has the most context on both sides.
+A sentence longer than the model's limit is cut into overlapping windows of whole words, by one
+loop for both ways (:func:`_walk`); each word is later predicted from the window where it has the
+most context on both sides (:mod:`tunelab.tasks.token_classification.decode`).
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from tokenizers import models as tokenizer_models
 from transformers import PreTrainedTokenizerBase
 
 from tunelab.data.batching import IGNORE_INDEX
 from tunelab.data.encoding import EncodedDataset
-from tunelab.tasks.token_classification.example import NerExample, spans_to_char_tags
+from tunelab.tasks.token_classification.decode import continued_tag, covering_words
+from tunelab.tasks.token_classification.words import RUN_CHAR, WordSequence, is_wide
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af\U00020000-\U0002ffff"
-# one CJK character | a run of word characters that are not CJK | one other visible character
-WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
 # offsets alignment: tokenise every CJK / full-width character and non-ASCII punctuation mark on its
 # own (see _tokenise_spans)
 SPLIT_WIDE = True
-_RUN_CHAR = re.compile(rf"[^\W{_CJK}]")  # a character of a letter/digit run (see WORD_RE)
-
-
-@dataclass
-class WordSequence:
-    """What one example looks like to the model: words, their character spans, their IOB2 tags."""
-
-    text: str
-    words: list[str]
-    offsets: list[tuple[int, int]]
-    tags: list[str] | None = None
-    tokens_given: bool = False  # pre-tokenised input: report token indices too
-
-
-def split_words(text: str, boundaries: Sequence[int] = ()) -> list[tuple[int, int]]:
-    """Character spans of the words of ``text``, also cut at each offset in ``boundaries``."""
-    cuts = sorted(set(boundaries))
-    spans: list[tuple[int, int]] = []
-    for match in WORD_RE.finditer(text):
-        start, end = match.span()
-        for cut in cuts:
-            if start < cut < end:
-                spans.append((start, cut))
-                start = cut
-        spans.append((start, end))
-    return spans
-
-
-def is_wide(char: str) -> bool:
-    """A CJK or full-width character (East Asian width W or F): written without spaces around it."""
-    return unicodedata.east_asian_width(char) in ("W", "F")
-
-
-def join_tokens(tokens: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
-    """The text of pre-tokenised input and each token's character span in it: tokens are joined
-    by a space, except where the character on either side of the join is CJK or full-width
-    (a Chinese character corpus reads "中国国籍", not "中 国 国 籍"). A sentence given one character
-    per token that contains CJK is a character corpus (Resume, MSRA): its digits and Latin letters
-    are joined too, so "2007年" reads as written, not "2 0 0 7年"."""
-    parts: list[str] = []
-    offsets: list[tuple[int, int]] = []
-    position = 0
-    char_corpus = all(len(t) == 1 for t in tokens) and any(is_wide(t) for t in tokens)
-    for i, token in enumerate(tokens):
-        if (i and token and tokens[i - 1] and not char_corpus
-                and not (is_wide(tokens[i - 1][-1]) or is_wide(token[0]))):
-            parts.append(" ")
-            position += 1
-        parts.append(token)
-        offsets.append((position, position + len(token)))
-        position += len(token)
-    return "".join(parts), offsets
-
-
-def to_words(example: NerExample) -> WordSequence:
-    if example.text is None:
-        text, offsets = join_tokens(example.tokens)
-        tags = list(example.tags) if example.tags is not None else None
-        return WordSequence(text, list(example.tokens), offsets, tags, tokens_given=True)
-    text = example.text
-    spans = example.spans
-    cuts = [p for s in spans or () for p in (s.start, s.end)]
-    offsets = split_words(text, cuts)
-    tags = None
-    if spans is not None:
-        char_tags = spans_to_char_tags(text, spans)
-        # a word is tagged like its first character (an entity never starts inside a word: see cuts)
-        tags = [char_tags[start] for start, _ in offsets]
-    return WordSequence(text, [text[s:e] for s, e in offsets], offsets, tags)
 
 
 @dataclass
@@ -129,6 +52,181 @@ class NerEncoded(EncodedDataset):
     # gold words whose tag the alignment cannot give back: an entity boundary inside a piece that
     # covers several words (offsets alignment only; 0 with the default segmentation, see _tokenise_spans)
     num_boundaries_in_pieces: int = 0
+
+
+def uses_word_lists(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """True for WordPiece tokenizers (BERT and its kin), which are aligned through pre-split word
+    lists; every other model (byte-level BPE, SentencePiece BPE or Unigram) is aligned through the
+    character offsets of the tokenised text (see :func:`encode_words`)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return backend is None or isinstance(backend.model, tokenizer_models.WordPiece)
+
+
+def encode_words(
+    tokenizer: PreTrainedTokenizerBase,
+    sequences: list[WordSequence],
+    tag2id: dict[str, int] | None,
+    *,
+    max_length: int,
+    overlap: int,
+    label_all_subwords: bool = False,
+    split_wide: bool = SPLIT_WIDE,
+) -> NerEncoded:
+    """Each sequence as one window, or as overlapping windows of whole words when it is longer
+    than ``max_length`` (:func:`_walk`), aligned through word lists or character offsets
+    (:func:`uses_word_lists`); labels only when ``tag2id`` is given and every sequence is tagged."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("token classification needs a fast tokenizer (tokenizer.json) for word alignment")
+    wants_types = "token_type_ids" in tokenizer.model_input_names
+    kind: _WordLists | _Offsets
+    if uses_word_lists(tokenizer):
+        kind = _WordLists(tokenizer, sequences, wants_types)
+    else:
+        kind = _Offsets(tokenizer, sequences, wants_types, split_wide)
+    return _walk(kind, sequences, tag2id, specials=tokenizer.num_special_tokens_to_add(pair=False),
+                 max_length=max_length, overlap=overlap, label_all_subwords=label_all_subwords,
+                 wants_types=wants_types)
+
+
+# One window's tokenisation: input ids, token type ids (None where the tokenizer has none), and for
+# each sub-word the first and the last word (global indices) it belongs to; the lasts are None for
+# the word-list alignment, where a sub-word never leaves its word.
+_Window = tuple[list[int], list[int] | None, list[int | None], list[int | None] | None]
+
+
+class _WordLists:
+    """WordPiece: the words are tokenised as a pre-split list (``is_split_into_words`` +
+    ``word_ids``). Every word is tokenised on its own, so a window's sub-words are exactly its
+    words' share of the whole sentence's: a window whose counts fit the budget fits the limit."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, sequences: list[WordSequence], wants_types: bool):
+        self.tokenizer, self.sequences, self.wants_types = tokenizer, sequences, wants_types
+
+    def whole(self) -> list[_Window]:
+        """Every sentence, tokenised in one batched call."""
+        if not self.sequences:
+            return []
+        enc = self.tokenizer([seq.words for seq in self.sequences], is_split_into_words=True,
+                             return_token_type_ids=self.wants_types)
+        return [(enc["input_ids"][s], enc["token_type_ids"][s] if self.wants_types else None, enc.word_ids(s), None)
+                for s in range(len(self.sequences))]
+
+    def window(self, s: int, start: int, end: int, max_length: int | None = None) -> _Window:
+        """Words [start, end) of sentence ``s``, cut to ``max_length`` sub-words if given."""
+        limit: dict[str, Any] = {} if max_length is None else dict(truncation=True, max_length=max_length)
+        enc = self.tokenizer(self.sequences[s].words[start:end], is_split_into_words=True,
+                             return_token_type_ids=self.wants_types, **limit)
+        words = [None if w is None else w + start for w in enc.word_ids()]
+        return enc["input_ids"], enc["token_type_ids"] if self.wants_types else None, words, None
+
+
+class _Offsets:
+    """Any tokenizer that is not WordPiece: the text is tokenised as the model saw text in
+    pretraining, and each token belongs to the first word its characters overlap. A word inside
+    a piece that started in an earlier word has no token of its own and takes the tag of the word
+    before it (:func:`covering_words`); a window of a long sentence is the text from the end of
+    the word before its first word (so a leading "▁"/"Ġ" piece stays as it is) to the end of its
+    last word, whose own tokenisation can differ at its edges from its share of the sentence's."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, sequences: list[WordSequence], wants_types: bool,
+                 split_wide: bool):
+        self.tokenizer, self.sequences = tokenizer, sequences
+        self.options = dict(split_wide=split_wide, wants_types=wants_types)
+        self.run_cuts: list[Sequence[int]] = [_run_cuts(seq) if split_wide else [] for seq in sequences]
+        self.starts = [[a for a, _ in seq.offsets] for seq in sequences]
+        self.ends = [[b for _, b in seq.offsets] for seq in sequences]
+
+    def whole(self) -> list[_Window]:
+        """Every sentence, tokenised in one batched call."""
+        pieces = [(seq.text, 0, len(seq.text), self.run_cuts[s]) for s, seq in enumerate(self.sequences)]
+        tokenised = _tokenise_spans(self.tokenizer, pieces, **self.options)
+        return [self._aligned(s, t, 0, len(seq.words)) for s, (seq, t) in enumerate(zip(self.sequences, tokenised))]
+
+    def window(self, s: int, start: int, end: int, max_length: int | None = None) -> _Window:
+        """Words [start, end) of sentence ``s``, cut to ``max_length`` tokens if given."""
+        ends = self.ends[s]
+        piece = (self.sequences[s].text, ends[start - 1] if start else 0, ends[end - 1], self.run_cuts[s])
+        tokenised = _tokenise_spans(self.tokenizer, [piece], **self.options, max_length=max_length)[0]
+        return self._aligned(s, tokenised, start, end)
+
+    def _aligned(self, s: int, tokenised: _Tokenised, lo: int, hi: int) -> _Window:
+        ids, types, spans = tokenised
+        firsts, lasts = _align(spans, self.starts[s], self.ends[s], lo, hi)
+        return ids, types, firsts, lasts
+
+
+def _walk(
+    kind: _WordLists | _Offsets,
+    sequences: list[WordSequence],
+    tag2id: dict[str, int] | None,
+    *,
+    specials: int,
+    max_length: int,
+    overlap: int,
+    label_all_subwords: bool,
+    wants_types: bool,
+) -> NerEncoded:
+    """The one loop over the sentences, for both alignments. One batched pass tokenises every
+    sentence; a sentence within ``max_length`` is one window, and only a longer one is tokenised
+    again, window by window: word ranges [start, end) whose sub-word counts (from the batched
+    pass) fit the budget, consecutive ones sharing about ``overlap`` sub-words. A window whose own
+    tokenisation still exceeds the limit (offsets alignment: its edges tokenise differently; never
+    with word lists, whose counts are exact, unless ``max_length`` leaves no room for a sub-word
+    beside the special tokens) loses words at its end until it fits; a single word longer than the
+    limit gets a window of its own, cut and counted in ``num_truncated``."""
+    budget = max(1, max_length - specials)
+    input_ids, token_types, labels, item_seq, item_words, item_lasts = [], [], [], [], [], []
+    windowed = truncated = 0
+
+    def add(s: int, window: _Window) -> None:
+        ids, types, firsts, lasts = window
+        input_ids.append(ids)
+        if wants_types:
+            token_types.append(types if types is not None else [0] * len(ids))
+        item_seq.append(s)
+        item_words.append(firsts)
+        if lasts is not None:
+            item_lasts.append(lasts)
+        if tag2id is not None and (tags := sequences[s].tags) is not None:
+            labels.append(_subword_labels(firsts, tags, tag2id, label_all_subwords))
+
+    for s, (seq, whole) in enumerate(zip(sequences, kind.whole())):
+        if len(whole[0]) <= max_length:
+            add(s, whole)
+            continue
+        n = len(seq.words)
+        counts = [0] * n
+        for w in whole[2]:
+            if w is not None:
+                counts[w] += 1
+        windowed += 1
+        start = 0
+        while start < n:
+            end = _window_end(counts, start, budget)
+            while True:  # a window's own tokenisation can differ at its edges: shrink it until it fits
+                window = kind.window(s, start, end)
+                if len(window[0]) <= max_length or end - start == 1:
+                    break
+                end -= 1
+            if len(window[0]) > max_length:  # one word longer than the limit: cut it
+                truncated += 1
+                window = kind.window(s, start, end, max_length)
+            add(s, window)
+            if end >= n:
+                break
+            start = _window_back(counts, start, end, overlap)
+
+    # targets only when a tag map was given and every sequence is tagged
+    labelled = tag2id is not None and bool(sequences) and all(q.tags is not None for q in sequences)
+    encoded = NerEncoded(input_ids, token_types if wants_types else None, labels if labelled else None,
+                         sequences=sequences, item_sequence=item_seq, item_word_ids=item_words,
+                         item_last_word_ids=item_lasts, num_truncated=truncated, num_windowed=windowed)
+    encoded.num_boundaries_in_pieces = sum(
+        tags[w] != continued_tag(tags[cover])
+        for seq, covers in zip(sequences, covering_words(encoded)) if (tags := seq.tags) is not None
+        for w, cover in enumerate(covers) if cover is not None
+    )
+    return encoded
 
 
 def _window_end(counts: list[int], start: int, budget: int) -> int:
@@ -150,87 +248,23 @@ def _window_back(counts: list[int], start: int, end: int, overlap: int) -> int:
     return back
 
 
-def _windows(counts: list[int], budget: int, overlap: int) -> list[tuple[int, int]]:
-    """Word ranges [start, end) whose sub-word counts fit ``budget``, consecutive ones sharing
-    about ``overlap`` sub-words. A single word longer than the budget gets a window of its own."""
-    windows, start, n = [], 0, len(counts)
-    while start < n:
-        end = _window_end(counts, start, budget)
-        windows.append((start, end))
-        if end >= n:
-            break
-        start = _window_back(counts, start, end, overlap)
-    return windows
+def _subword_labels(words: list[int | None], tags: list[str], tag2id: dict[str, int], label_all: bool) -> list[int]:
+    out, previous = [], None
+    for w in words:
+        if w is None:
+            out.append(IGNORE_INDEX)
+        elif w != previous:
+            out.append(tag2id[tags[w]])
+        elif label_all:
+            tag = tags[w]
+            out.append(tag2id["I-" + tag[2:]] if tag.startswith("B-") else tag2id[tag])
+        else:
+            out.append(IGNORE_INDEX)
+        previous = w
+    return out
 
 
-def uses_word_lists(tokenizer: PreTrainedTokenizerBase) -> bool:
-    """True for WordPiece tokenizers (BERT and its kin), which are aligned through pre-split word
-    lists; every other model (byte-level BPE, SentencePiece BPE or Unigram) is aligned through the
-    character offsets of the tokenised text (see :func:`encode_words`)."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    return backend is None or isinstance(backend.model, tokenizer_models.WordPiece)
-
-
-def encode_words(
-    tokenizer: PreTrainedTokenizerBase,
-    sequences: list[WordSequence],
-    tag2id: dict[str, int] | None,
-    *,
-    max_length: int,
-    overlap: int,
-    label_all_subwords: bool = False,
-    split_wide: bool = SPLIT_WIDE,
-) -> NerEncoded:
-    if not getattr(tokenizer, "is_fast", False):
-        raise ValueError("token classification needs a fast tokenizer (tokenizer.json) for word alignment")
-    if not uses_word_lists(tokenizer):
-        return _encode_by_offsets(tokenizer, sequences, tag2id, max_length=max_length, overlap=overlap,
-                                  label_all_subwords=label_all_subwords, split_wide=split_wide)
-    specials = tokenizer.num_special_tokens_to_add(pair=False)
-    budget = max(1, max_length - specials)
-    word_lists = [seq.words for seq in sequences]
-    wants_types = "token_type_ids" in tokenizer.model_input_names
-    # One batched pass over every sentence; only sentences longer than the limit are tokenised
-    # again, window by window.
-    whole = tokenizer(word_lists, is_split_into_words=True, return_token_type_ids=wants_types) if sequences else None
-    input_ids, token_types, labels, item_seq, item_words = [], [], [], [], []
-    windowed = truncated = 0
-
-    def add(s: int, ids: list[int], types: list[int] | None, words: list[int | None]) -> None:
-        input_ids.append(ids)
-        if wants_types:
-            token_types.append(types if types is not None else [0] * len(ids))
-        item_seq.append(s)
-        item_words.append(words)
-        if tag2id is not None and sequences[s].tags is not None:
-            labels.append(_subword_labels(words, sequences[s].tags, tag2id, label_all_subwords))
-
-    for s, seq in enumerate(sequences):
-        word_ids = whole.word_ids(s)
-        if len(word_ids) <= max_length:
-            add(s, whole["input_ids"][s], whole["token_type_ids"][s] if wants_types else None, word_ids)
-            continue
-        counts = [0] * len(seq.words)
-        for w in word_ids:
-            if w is not None:
-                counts[w] += 1
-        windowed += 1
-        for start, end in _windows(counts, budget, overlap):
-            enc = tokenizer(seq.words[start:end], is_split_into_words=True, truncation=True, max_length=max_length,
-                            return_token_type_ids=wants_types)
-            truncated += len(enc["input_ids"]) < sum(counts[start:end]) + specials
-            add(s, enc["input_ids"], enc.get("token_type_ids"), [None if w is None else w + start for w in enc.word_ids()])
-    return _encoded(input_ids, token_types if wants_types else None, labels, tag2id, sequences, item_seq, item_words,
-                    num_truncated=truncated, num_windowed=windowed)
-
-
-def _encoded(input_ids, token_types, labels, tag2id, sequences, item_seq, item_words, **counts: Any) -> NerEncoded:
-    """The encoded windows; targets only when a tag map was given and every sequence is tagged."""
-    labelled = tag2id is not None and bool(sequences) and all(q.tags is not None for q in sequences)
-    return NerEncoded(input_ids, token_types, labels if labelled else None, sequences=sequences,
-                      item_sequence=item_seq, item_word_ids=item_words, **counts)
-
-
+# -- offsets alignment ---------------------------------------------------------------------------
 def _own_segment(char: str) -> bool:
     """A character tokenised on its own (offsets alignment): CJK and full-width characters, and
     non-ASCII punctuation and symbols (“ ” … · — ℃, which Chinese text sets without spaces and
@@ -240,10 +274,11 @@ def _own_segment(char: str) -> bool:
 
 def _run_cuts(seq: WordSequence) -> list[int]:
     """Offsets where two words touch inside a run of letters or digits: only gold entity
-    boundaries cut such runs (see :func:`to_words`), so only training data has them."""
+    boundaries cut such runs (see :func:`~tunelab.tasks.token_classification.words.to_words`),
+    so only training data has them."""
     text, offsets = seq.text, seq.offsets
     return [end for (_, end), (start, _) in zip(offsets, offsets[1:])
-            if end == start and _RUN_CHAR.match(text, end - 1) and _RUN_CHAR.match(text, end)]
+            if end == start and RUN_CHAR.match(text, end - 1) and RUN_CHAR.match(text, end)]
 
 
 def _segments(text: str, lo: int, hi: int, cuts: Sequence[int] = ()) -> list[tuple[int, int]]:
@@ -343,143 +378,3 @@ def _align(spans: list[tuple[int, int] | None], starts: list[int], ends: list[in
         firsts.append(first)
         lasts.append(last)
     return firsts, lasts
-
-
-def _encode_by_offsets(
-    tokenizer: PreTrainedTokenizerBase,
-    sequences: list[WordSequence],
-    tag2id: dict[str, int] | None,
-    *,
-    max_length: int,
-    overlap: int,
-    label_all_subwords: bool,
-    split_wide: bool,
-) -> NerEncoded:
-    """:func:`encode_words` for tokenizers that are not WordPiece: the text is tokenised as the
-    model saw text in pretraining, and each token belongs to the first word its characters
-    overlap. A word inside a piece that started in an earlier word has no token of its own and
-    takes the tag of the word before it (:func:`covering_words`); a window of a long sentence is
-    the text from the end of the word before its first word (so a leading "▁"/"Ġ" piece stays as
-    it is) to the end of its last word."""
-    specials = tokenizer.num_special_tokens_to_add(pair=False)
-    budget = max(1, max_length - specials)
-    wants_types = "token_type_ids" in tokenizer.model_input_names
-    options = dict(split_wide=split_wide, wants_types=wants_types)
-    run_cuts = [_run_cuts(seq) if split_wide else [] for seq in sequences]
-    whole = _tokenise_spans(tokenizer, [(seq.text, 0, len(seq.text), run_cuts[s]) for s, seq in enumerate(sequences)],
-                            **options)
-    input_ids, token_types, labels, item_seq, item_words, item_lasts = [], [], [], [], [], []
-    windowed = truncated = 0
-
-    def add(s: int, ids: list[int], types: list[int] | None, firsts: list[int | None], lasts: list[int | None]) -> None:
-        input_ids.append(ids)
-        if wants_types:
-            token_types.append(types if types is not None else [0] * len(ids))
-        item_seq.append(s)
-        item_words.append(firsts)
-        item_lasts.append(lasts)
-        if tag2id is not None and sequences[s].tags is not None:
-            labels.append(_subword_labels(firsts, sequences[s].tags, tag2id, label_all_subwords))
-
-    for s, seq in enumerate(sequences):
-        n = len(seq.words)
-        starts, ends = [a for a, _ in seq.offsets], [b for _, b in seq.offsets]
-        ids, types, spans = whole[s]
-        firsts, lasts = _align(spans, starts, ends, 0, n)
-        if len(ids) <= max_length:
-            add(s, ids, types, firsts, lasts)
-            continue
-        counts = [0] * n
-        for w in firsts:
-            if w is not None:
-                counts[w] += 1
-        windowed += 1
-        start = 0
-        while start < n:
-            end = _window_end(counts, start, budget)
-            lo = ends[start - 1] if start else 0
-            while True:  # a window's own tokenisation can differ at its edges: shrink it until it fits
-                piece = (seq.text, lo, ends[end - 1], run_cuts[s])
-                ids, types, spans = _tokenise_spans(tokenizer, [piece], **options)[0]
-                if len(ids) <= max_length or end - start == 1:
-                    break
-                end -= 1
-            if len(ids) > max_length:  # one word longer than the limit: cut it
-                truncated += 1
-                ids, types, spans = _tokenise_spans(tokenizer, [piece], **options, max_length=max_length)[0]
-            firsts, lasts = _align(spans, starts, ends, start, end)
-            add(s, ids, types, firsts, lasts)
-            if end >= n:
-                break
-            start = _window_back(counts, start, end, overlap)
-    encoded = _encoded(input_ids, token_types if wants_types else None, labels, tag2id, sequences, item_seq,
-                       item_words, item_last_word_ids=item_lasts, num_truncated=truncated, num_windowed=windowed)
-    encoded.num_boundaries_in_pieces = sum(
-        tags[w] != continued_tag(tags[cover])
-        for seq, covers in zip(sequences, covering_words(encoded)) if (tags := seq.tags) is not None
-        for w, cover in enumerate(covers) if cover is not None
-    )
-    return encoded
-
-
-def continued_tag(tag: str) -> str:
-    """The tag of a word inside a piece that began in a word tagged ``tag``."""
-    return "O" if tag == "O" else "I-" + tag[2:]
-
-
-def _subword_labels(words: list[int | None], tags: list[str], tag2id: dict[str, int], label_all: bool) -> list[int]:
-    out, previous = [], None
-    for w in words:
-        if w is None:
-            out.append(IGNORE_INDEX)
-        elif w != previous:
-            out.append(tag2id[tags[w]])
-        elif label_all:
-            tag = tags[w]
-            out.append(tag2id["I-" + tag[2:]] if tag.startswith("B-") else tag2id[tag])
-        else:
-            out.append(IGNORE_INDEX)
-        previous = w
-    return out
-
-
-def word_outputs(encoded: NerEncoded, outputs: Sequence[Any]) -> list[list[Any | None]]:
-    """For each sequence, each word's output row (the first sub-word's), taken from the window
-    where the word is farthest from a window edge; None for a word that produced no sub-word."""
-    result: list[list[Any | None]] = [[None] * len(seq.words) for seq in encoded.sequences]
-    margin: list[list[int]] = [[-1] * len(seq.words) for seq in encoded.sequences]
-    for item, (s, words) in enumerate(zip(encoded.item_sequence, encoded.item_word_ids)):
-        present = [w for w in words if w is not None]
-        if not present:
-            continue
-        lo, hi = present[0], present[-1]
-        previous = None
-        for position, w in enumerate(words):
-            if w is not None and w != previous:
-                m = min(w - lo, hi - w)
-                if m > margin[s][w]:
-                    margin[s][w] = m
-                    result[s][w] = outputs[item][position]
-            previous = w
-    return result
-
-
-def covering_words(encoded: NerEncoded) -> list[list[int | None]]:
-    """For each sequence, for each word that has no sub-word of its own in any window because a
-    piece that starts in an earlier word covers it ("国" inside the piece "中国" when 中 and 国
-    are words): the nearest earlier word with a sub-word of its own, whose tag it continues.
-    None for every other word (always, for the word-list alignment)."""
-    result: list[list[int | None]] = [[None] * len(seq.words) for seq in encoded.sequences]
-    if not encoded.item_last_word_ids:
-        return result
-    own: list[set[int]] = [set() for _ in encoded.sequences]
-    for s, firsts in zip(encoded.item_sequence, encoded.item_word_ids):
-        own[s].update(w for w in firsts if w is not None)
-    for s, firsts, lasts in zip(encoded.item_sequence, encoded.item_word_ids, encoded.item_last_word_ids):
-        for first, last in zip(firsts, lasts):
-            if first is None or last is None:
-                continue
-            for w in range(first + 1, last + 1):
-                if w not in own[s] and result[s][w] is None:
-                    result[s][w] = max(v for v in range(first, w) if v in own[s])
-    return result
