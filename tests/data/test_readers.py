@@ -242,3 +242,50 @@ def test_jsonl_only_blank_lines_is_empty(tmp_path):
     path = tmp_path / "t.jsonl"
     with pytest.raises(DataError, match="file is empty"):
         JsonlReader().read("\n \n", path)
+
+
+# --- rows with extra trailing fields (no header, columns named by position) ---------------------
+
+
+def test_headerless_tsv_accepts_extra_trailing_fields_when_columns_are_named_by_position(tmp_path):
+    # STS-B as distributed: 7 columns, some rows with 2 extra trailing source columns.
+    from tunelab.data.loading import read_examples
+
+    path = tmp_path / "sts.csv"
+    path.write_text("g\ts\t2012\t0001\t5.000\tA plane.\tAn air plane.\n"
+                    "g\ts\t2016\t0002\t4\tDriver backs.\tDriver backs up.\tEurope Media Monitor\tEMM\n"
+                    'g\ts\t2012\t0003\t3.8\tA "quoted" dog.\tA dog.\n', encoding="utf-8")
+    loaded = read_examples(path, format="tsv", header="no", text_column="5", text_pair_column="6", label_column="4")
+    assert [(e.line, e.label, e.text, e.text_pair) for e in loaded.examples] == [
+        (1, "5.000", "A plane.", "An air plane."), (2, "4", "Driver backs.", "Driver backs up."),
+        (3, "3.8", 'A "quoted" dog.', "A dog.")]
+    # the first row may be the wide one too, and prediction input needs no label column
+    path.write_text("a\tb\tc\td\n1\t2\n", encoding="utf-8")
+    assert [e.text for e in read_examples(path, format="tsv", header="no", text_column="1",
+                                          require_labels=False).examples] == ["b", "2"]
+
+
+def test_headerless_rows_must_still_hold_the_named_columns(tmp_path):
+    from tunelab.data.loading import read_examples
+
+    path = tmp_path / "t.tsv"
+    path.write_text("x\t1\ttext one\textra\ny\t2\n", encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        read_examples(path, header="no", text_column="2", label_column="1")
+    assert info.value.line == 2 and info.value.message.startswith(
+        "expected 3 fields, found 2 (the columns named by position need at least 3; the file has no header)")
+    # columns detected from content (not all named): every row as wide as the first, as before
+    path.write_text("some text\tpos\nmore text\tneg\textra\n", encoding="utf-8")
+    with pytest.raises(DataError, match="expected 2 fields, found 3"):
+        read_examples(path, header="no")
+    # with a header, the header sets the width whatever the columns
+    path.write_text("text\tlabel\na\tb\tc\n", encoding="utf-8")
+    with pytest.raises(DataError, match="expected 2 fields, found 3"):
+        read_examples(path, text_column="text", label_column="label")
+
+
+def test_table_width_reads_leading_columns():
+    rows = TsvReader().parse("a\tb\tc\n1\t2\t3\t4\t5\n", "t.tsv")
+    table = TsvReader().table(rows, header=False, width=2)
+    assert table.columns == ["0", "1"]
+    assert [r.values for r in table.records] == [{"0": "a", "1": "b"}, {"0": "1", "1": "2"}]

@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tunelab.data.columns import NO_HEADER_HINT, guess_header, resolve_columns
+from tunelab.data.columns import NO_HEADER_HINT, guess_header, is_position, resolve_columns
 from tunelab.data.example import Example
 from tunelab.data.readers import READERS, CsvReader, Record, detect_format, json_type, positions, read_text
 from tunelab.errors import ConfigError, DataError
@@ -169,7 +169,10 @@ def read_examples(
                 known_labels=known_labels,
                 label_parts=partial(_label_parts, separator=label_separator) if multi_label else None,
             ).header
-        table = reader.table(rows, header=has_header, hint=f"; {NO_HEADER_HINT}" if setting == "auto" else "")
+        width = None if has_header else _positional_width(rows.rows, text_column, text_pair_column, label_column,
+                                                           require_labels)
+        table = reader.table(rows, header=has_header, hint=f"; {NO_HEADER_HINT}" if setting == "auto" else "",
+                             width=width)
     else:
         table = reader.read(text, path)  # JSONL: every object names its fields
     columns = resolve_columns(
@@ -203,6 +206,21 @@ def read_examples(
     ]
     header_read = table.header if isinstance(reader, CsvReader) else None
     return LoadedFile(path, format, columns.text, columns.text_pair, columns.label, examples, header_read)
+
+
+def _positional_width(
+    rows: list[tuple[int, list[str]]], text_column: str | None, text_pair_column: str | None,
+    label_column: str | None, require_labels: bool,
+) -> int | None:
+    """Without a header, when every column to read is named by position (none is detected from
+    content): how many leading columns they need. Rows may then carry extra trailing fields (see
+    :meth:`CsvReader.table`). None when a column is to be detected, or when the first row is
+    narrower than that (the missing column is then reported by name)."""
+    named = [name for name in (text_column, text_pair_column, label_column) if name is not None]
+    if text_column is None or (label_column is None and require_labels) or not all(map(is_position, named)):
+        return None
+    width = max(int(name) for name in named) + 1
+    return width if rows and len(rows[0][1]) >= width else None
 
 
 def header_setting(value: str | bool | None) -> str:

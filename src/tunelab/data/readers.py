@@ -182,26 +182,38 @@ class CsvReader(Reader):
             rows.error = DataError(self._explain(exc, start), path, start)
         return rows
 
-    def table(self, rows: Rows, *, header: bool = True, hint: str = "") -> Table:
+    def table(self, rows: Rows, *, header: bool = True, hint: str = "", width: int | None = None) -> Table:
         """Records from parsed rows. With ``header`` the first row names the columns; without it
         every row is data and the columns are "0", "1", ... as wide as the first row. ``hint`` is
-        added to errors about the header row (e.g. how to read the file without one)."""
+        added to errors about the header row (e.g. how to read the file without one).
+
+        ``width`` (no header only) is set when the columns to read are named by position: the
+        table is then that many columns wide, and a row may carry extra trailing fields (STS-B's
+        distributed files add source columns to some rows), which are ignored; every row must
+        still have the ``width`` fields the named columns need."""
         path = rows.path
         if not rows.rows:
             if rows.error is not None:
                 raise rows.error
             raise DataError("file is empty", path)
         first_line, first = rows.rows[0]
+        at_least = not header and width is not None
         if header:
             table = Table(path, self._header(first, path, first_line, hint), first_line)
             data = rows.rows[1:]
             width_note = ""
+        elif at_least:
+            table = Table(path, positions(width or 0), None, header=False)
+            data = rows.rows
+            width_note = f" (the columns named by position need at least {width}; the file has no header)"
         else:
             table = Table(path, positions(len(first)), None, header=False)
             data = rows.rows
             width_note = f" (as many as the first row, line {first_line}; the file has no header)"
         width = len(table.columns)
         for line, row in data:
+            if at_least and len(row) > width:
+                row = row[:width]
             if len(row) != width:
                 hint = self._field_hint(row, width, plain=bool(rows.note))
                 raise DataError(f"expected {width} fields, found {len(row)}{width_note}{hint}{rows.note}", path, line)
