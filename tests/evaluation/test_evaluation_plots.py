@@ -94,3 +94,21 @@ def test_plots_do_not_import_pyplot(tmp_path):
     env = {**os.environ, "MPLBACKEND": "TkAgg"}  # a GUI default must not matter: Agg canvas is explicit
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
     assert (tmp_path / "one.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_scatter_png_with_diagonal_and_scores(tmp_path):
+    from tunelab.evaluation.plots import plot_scatter
+
+    rng = np.random.default_rng(0)
+    gold = rng.uniform(0, 5, size=300)
+    path = plot_scatter(gold, gold + rng.normal(scale=0.5, size=300), tmp_path / "sub" / "scatter.png",
+                        title="dev", scores={"Spearman": 0.9, "Pearson": float("nan")})
+    assert path == tmp_path / "sub" / "scatter.png"
+    height, width = _png_shape(path)
+    assert height > 400 and width > 400
+    assert sorted(os.listdir(tmp_path / "sub")) == ["scatter.png"]
+    # scores computed from the points when not given; constant values and a single point draw too
+    assert plot_scatter([1.0, 2.0, 3.0], [2.0, 2.0, 2.0], tmp_path / "flat.png").is_file()
+    assert plot_scatter([1.0], [1.0], tmp_path / "one.png").is_file()
+    with pytest.raises(ValueError, match="one length"):
+        plot_scatter([1.0, 2.0], [1.0], tmp_path / "bad.png")

@@ -25,7 +25,7 @@ from tunelab.files import atomic_write_bytes
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_confusion_matrix", "plot_multilabel_counts", "plot_training_curves"]
+__all__ = ["plot_confusion_matrix", "plot_multilabel_counts", "plot_scatter", "plot_training_curves"]
 
 DPI = 110
 _INCH_PER_LABEL = 0.22
@@ -165,6 +165,51 @@ def plot_multilabel_counts(
 
 
 @_with_fonts
+def plot_scatter(
+    gold: Sequence[float] | np.ndarray,
+    predicted: Sequence[float] | np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    scores: Mapping[str, float] | None = None,
+) -> Path:
+    """Save a scatter plot of predicted against gold values (regression) as a PNG.
+
+    The dashed diagonal marks perfect predictions. ``scores`` (e.g. ``{"Spearman": 0.87}``) are
+    written in the upper-left corner; when None, Pearson's and Spearman's correlations of the
+    points themselves are. Points are drawn translucent, so dense regions show.
+    """
+    x = np.asarray(gold, dtype=float).reshape(-1)
+    y = np.asarray(predicted, dtype=float).reshape(-1)
+    if x.size == 0 or x.shape != y.shape:
+        raise ValueError(f"gold and predicted must be non-empty and of one length, got {x.size} and {y.size}")
+    if scores is None:
+        scores = {"Pearson": _correlation(x, y), "Spearman": _correlation(_ranks(x), _ranks(y))}
+    fig = _new_figure(5.6, 5.2)
+    ax = fig.add_subplot()
+    alpha = 0.7 if x.size <= 200 else 0.35 if x.size <= 2000 else 0.2
+    ax.scatter(x, y, s=10, alpha=alpha, color="#1f77b4", edgecolors="none")
+    low = float(min(x.min(), y.min()))
+    high = float(max(x.max(), y.max()))
+    pad = 0.03 * (high - low) if high > low else 0.5
+    low, high = low - pad, high + pad
+    ax.plot([low, high], [low, high], linestyle="--", linewidth=1.0, color="#7f7f7f", label="predicted = gold")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel("Gold")
+    ax.set_ylabel("Predicted")
+    ax.grid(alpha=0.3)
+    ax.set_axisbelow(True)
+    shown = [f"{name} {value:.3f}" for name, value in scores.items() if _is_number(value)]
+    shown.append(f"n = {x.size}")
+    ax.text(0.03, 0.97, "\n".join(shown), transform=ax.transAxes, va="top", ha="left", fontsize=9,
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "edgecolor": "#cccccc"})
+    ax.set_title(title if title is not None else "Predicted against gold")
+    return _save(fig, path)
+
+
+@_with_fonts
 def plot_training_curves(
     history: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
 ) -> Path | None:
@@ -249,6 +294,23 @@ def _label_margin(names: Sequence[str], font: float) -> float:
 
 def _clip(inches: float, low: float = _MIN_INCHES, high: float = _MAX_INCHES) -> float:
     return float(min(max(inches, low), high))
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks with ties averaged (what Spearman's correlation correlates)."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(values.size, dtype=float)
+    ranks[order] = np.arange(values.size, dtype=float)
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return sums[inverse] / counts[inverse]
+
+
+def _correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's correlation; NaN when either side is constant."""
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
 
 
 def _is_number(value: Any) -> bool:
