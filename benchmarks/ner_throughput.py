@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer
 
-from tunelab.config import TextClassificationConfig, TokenClassificationConfig, TrainingConfig
+from tunelab.config import TrainingConfig
+from tunelab.tasks.text_classification.config import TextClassificationConfig
+from tunelab.tasks.token_classification.config import TokenClassificationConfig
 from tunelab.config import ModelConfig
-from tunelab.data.batching import PaddingCollator
 from tunelab.data.example import Example
 from tunelab.tasks.token_classification.readers import read_ner_file
 from tunelab.models import resolve_model
@@ -42,7 +43,7 @@ def run(task, examples, tokenizer, resolved, training: TrainingConfig) -> dict:
     with tempfile.TemporaryDirectory() as workdir:
         trainer = Trainer(
             model=model, task=task, loss_fn=task.loss_fn(examples), train_set=encoded, dev_set=None,
-            collator=PaddingCollator(tokenizer.pad_token_id), config=training, workdir=Path(workdir), callbacks=[],
+            collator=task.collator(tokenizer.pad_token_id), config=training, workdir=Path(workdir), callbacks=[],
         )
         started = time.perf_counter()
         state = trainer.fit()

@@ -192,18 +192,21 @@ def worker_tunelab(spec: dict[str, Any]) -> dict[str, Any]:
     import tunelab
     import tunelab.workflow.train as workflow
     from tunelab.config import load_config
+    from tunelab.data.batching import PaddingCollator
     from tunelab.training.callbacks import Callback
 
     counter = TokenCounter()
 
-    # Measurement only: the collator `train()` builds, counting the tokens of each batch it pads.
-    class CountingCollator(workflow.PaddingCollator):
-        def __call__(self, items):
-            batch = super().__call__(items)
-            counter.add(batch["attention_mask"])
-            return batch
+    # Measurement only: every task's collator is a PaddingCollator; count the tokens of each batch
+    # it pads while `train()` runs (restored before the fp32 evaluation below).
+    padding_call = PaddingCollator.__call__
 
-    workflow.PaddingCollator = CountingCollator
+    def counting_call(self, items):
+        batch = padding_call(self, items)
+        counter.add(batch["attention_mask"])
+        return batch
+
+    PaddingCollator.__call__ = counting_call  # type: ignore[method-assign]
 
     class Clock(Callback):
         def on_train_begin(self, trainer) -> None:
@@ -233,7 +236,11 @@ def worker_tunelab(spec: dict[str, Any]) -> dict[str, Any]:
     ]
     config = load_config(None, overrides)
     clock = Clock()
-    result = workflow.train(config, output_dir=output, overwrite=True, console=Console(stderr=True), callbacks=[clock])
+    try:
+        result = workflow.train(config, output_dir=output, overwrite=True, console=Console(stderr=True),
+                                callbacks=[clock])
+    finally:
+        PaddingCollator.__call__ = padding_call  # type: ignore[method-assign]
     seconds = clock.ended - clock.started
     params = flop_parameters(clock.model, token_level=task == "ner")
     threads = torch.get_num_threads()
@@ -244,8 +251,8 @@ def worker_tunelab(spec: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(output, ignore_errors=True)
     counts = counter.as_dict()
     if not counts["samples"]:
-        raise RuntimeError("the token-counting hook saw no training batch: tunelab.workflow.train no longer builds "
-                           "its collator through the name PaddingCollator; update worker_tunelab")
+        raise RuntimeError("the token-counting hook saw no training batch: the task's collator is no longer a "
+                           "tunelab.data.batching.PaddingCollator; update worker_tunelab")
     if counts["samples"] != clock.samples_seen:
         print(f"note: counted {counts['samples']} samples in batches, the trainer reports {clock.samples_seen}",
               file=sys.stderr)
@@ -262,7 +269,8 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
                               DataCollatorForTokenClassification, DataCollatorWithPadding, Trainer, TrainerCallback,
                               TrainingArguments, default_data_collator, set_seed)
 
-    from tunelab.config import TextClassificationConfig, TokenClassificationConfig
+    from tunelab.tasks.text_classification.config import TextClassificationConfig
+    from tunelab.tasks.token_classification.config import TokenClassificationConfig
     from tunelab.inference.predictor import Predictor, TorchBackend
 
     task = spec["task"]

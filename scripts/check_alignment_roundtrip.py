@@ -25,7 +25,7 @@ import numpy as np
 from transformers import AutoTokenizer, BertTokenizerFast
 from transformers.models.bert.tokenization_bert import load_vocab
 
-from tunelab.config import TokenClassificationConfig
+from tunelab.tasks.token_classification.config import TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
 from tunelab.tasks.token_classification.align import SPLIT_WIDE, encode_words
 from tunelab.tasks.token_classification.readers import read_ner_file

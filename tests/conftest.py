@@ -36,3 +36,45 @@ def toy_data(tmp_path) -> dict[str, Path]:
     }
 
 
+
+
+# -- the `train` marker is checked, not trusted --------------------------------------------------
+# Every test that trains a model (itself, or through a fixture that trained one) must be marked
+# `train`, so `make test-fast` stays a unit tier. Training is detected by counting Trainer.fit calls.
+_FIT_CALLS = [0]
+_TRAINING_FIXTURES: set[str] = set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _count_training():
+    from tunelab.training.loop import Trainer
+
+    original = Trainer.fit
+
+    def fit(self, *args, **kwargs):
+        _FIT_CALLS[0] += 1
+        return original(self, *args, **kwargs)
+
+    Trainer.fit = fit
+    yield
+    Trainer.fit = original
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    before = _FIT_CALLS[0]
+    result = yield
+    if _FIT_CALLS[0] > before:
+        _TRAINING_FIXTURES.add(fixturedef.argname)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    before = _FIT_CALLS[0]
+    result = yield
+    trained = _FIT_CALLS[0] > before or bool(_TRAINING_FIXTURES & set(item.fixturenames))
+    if trained and item.get_closest_marker("train") is None and item.get_closest_marker("slow") is None:
+        pytest.fail(f"{item.nodeid} trains a model but is not marked: add @pytest.mark.train "
+                    "(make test-fast must stay a unit tier)", pytrace=False)
+    return result

@@ -82,6 +82,7 @@ def run_contract(model_dir, data, task, out, method="full", extra=(), epochs=5):
 TASKS = ["text_classification", "token_classification"]
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("backbone", ["bert_zh", "gemma3", "llama"])
 def test_full_fine_tuning_contract_on_chinese(backbone, task, backbones, zh_data, tmp_path):
@@ -106,6 +107,7 @@ def test_full_fine_tuning_contract_on_chinese(backbone, task, backbones, zh_data
 DECODER_METHODS = ["lora", "adalora", "ia3", "prompt_tuning", "p_tuning", "prefix_tuning", "frozen", "adapter"]
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("method", DECODER_METHODS)
 def test_every_method_on_a_decoder(method, task, backbones, zh_data, tmp_path):
@@ -116,6 +118,7 @@ def test_every_method_on_a_decoder(method, task, backbones, zh_data, tmp_path):
 
 @pytest.mark.parametrize(("task", "pooling"), [("text_classification", "mean"), ("text_classification", "cls"),
                                              ("text_classification", "last"), ("token_classification", "mean")])
+@pytest.mark.train
 def test_generic_head_on_an_encoder(pooling, task, tiny_model_dir, tmp_path):
     if task == "text_classification":
         data = {"train": write_csv(tmp_path / "train.csv", make_texts(96, seed=1)),
@@ -133,6 +136,7 @@ def test_generic_head_on_an_encoder(pooling, task, tiny_model_dir, tmp_path):
         assert config["tunelab_head"]["pooling"] == pooling and config["architectures"] == [expected.__name__]
 
 
+@pytest.mark.train
 def test_lora_adapter_on_generic_head_reloads_with_its_classifier(backbones, zh_data, tmp_path):
     result, predictor = run_contract(backbones["gemma3"], zh_data["token_classification"], "token_classification",
                                      tmp_path / "out", method="lora")
@@ -167,6 +171,7 @@ def test_transformers_head_refused_where_there_is_none(backbones):
         task.build_model(resolve_model(str(backbones["gemma3"])), ModelConfig(name=str(backbones["gemma3"]), head="transformers"))
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("task", TASKS)
 def test_gradient_checkpointing_gives_the_same_training(task, backbones, zh_data, tmp_path):
     """Recomputing activations must not change what is learned (dropout off: same numbers)."""

@@ -41,6 +41,7 @@ def test_missing_train_file_exits_2(monkeypatch, capsys, tmp_path):
     assert code == 2 and "nowhere.csv" in out.err and "not found" in out.err
 
 
+@pytest.mark.train
 def test_train_evaluate_predict(monkeypatch, capsys, tiny_model_dir, toy_data, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("task:\n  name: text_classification\n")

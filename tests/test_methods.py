@@ -49,6 +49,7 @@ def train_with(method, task, model_dir, data, out, extra=()):
     return result, capture.outputs
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("task", ["text_classification", "token_classification"])
 @pytest.mark.parametrize("method", METHODS)
 def test_method_contract(method, task, tiny_model_dir, datasets, tmp_path):
@@ -74,6 +75,7 @@ def test_method_contract(method, task, tiny_model_dir, datasets, tmp_path):
     assert predictor.evaluate(examples) == result.report["metrics"]
 
 
+@pytest.mark.train
 def test_lora_artifact_is_small_and_merge_gives_a_plain_model(tiny_model_dir, datasets, tmp_path):
     data = datasets["text_classification"]
     adapter, _ = train_with("lora", "text_classification", tiny_model_dir, data, tmp_path / "lora")
@@ -89,6 +91,7 @@ def test_lora_artifact_is_small_and_merge_gives_a_plain_model(tiny_model_dir, da
                                tunelab.load(tmp_path / "merged").predict_proba(texts), atol=1e-5)
 
 
+@pytest.mark.train
 def test_adalora_reallocates_ranks(tiny_model_dir, datasets, tmp_path):
     ranks = []
 

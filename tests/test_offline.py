@@ -10,6 +10,7 @@ from tunelab.config import load_config
 from tunelab.workflow.train import train
 
 
+@pytest.mark.train
 def test_no_network_during_train_and_predict(monkeypatch, tiny_model_dir, toy_data, tmp_path):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     attempts = []

@@ -324,6 +324,7 @@ def test_load_splits_headered_train_reports_header(tmp_path):
 # --- end to end: train on a headerless file, evaluate and predict another ----------------------
 
 
+@pytest.mark.train
 def test_train_and_evaluate_headerless_tsv(tiny_model_dir, tmp_path):
     from rich.console import Console
 

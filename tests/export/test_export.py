@@ -63,6 +63,7 @@ def ner(tiny_model_dir, tmp_path_factory):
     return {"root": root, "artifact": artifact, "fp32": export_onnx(artifact, root / "onnx-fp32")}
 
 
+@pytest.mark.train
 def test_fp32_export_directory_and_parity(cls):
     out, report = cls["root"] / "onnx-fp32", cls["fp32"]
     for name in ("model.onnx", "config.json", "tokenizer.json", "tokenizer_config.json", "tunelab.json",
@@ -87,6 +88,7 @@ def test_fp32_export_directory_and_parity(cls):
     assert report["optimized"] is True and report["quantize"] is None
 
 
+@pytest.mark.train
 def test_export_metadata_and_model_card(cls):
     meta = read_meta(cls["root"] / "onnx-fp32")
     export = meta["export"]
@@ -103,6 +105,7 @@ def test_export_metadata_and_model_card(cls):
     assert "## ONNX export" in card and "Predictions agree on 100.00% of texts" in card
 
 
+@pytest.mark.train
 def test_graph_has_dynamic_batch_and_sequence_axes(cls):
     graph = onnx.load(str(cls["root"] / "onnx-fp32" / "model.onnx")).graph
     inputs = {i.name: [d.dim_param for d in i.type.tensor_type.shape.dim] for i in graph.input}
@@ -110,6 +113,7 @@ def test_graph_has_dynamic_batch_and_sequence_axes(cls):
     assert [o.name for o in graph.output] == ["logits"]
 
 
+@pytest.mark.train
 def test_load_runs_onnx_and_matches_torch(cls):
     exported, original = tunelab.load(cls["root"] / "onnx-fp32"), tunelab.load(cls["artifact"])
     assert exported.backend.name == "onnx" and original.backend.name == "torch"
@@ -121,6 +125,7 @@ def test_load_runs_onnx_and_matches_torch(cls):
     assert report["metrics"]["accuracy"] == pytest.approx(cls["fp32"]["metric"]["onnx"])
 
 
+@pytest.mark.train
 def test_int8_export_is_quantized_smaller_and_close(cls):
     out, report = cls["root"] / "onnx-int8", cls["int8"]
     ops = {node.op_type for node in onnx.load(str(out / "model.onnx")).graph.node}
@@ -134,6 +139,7 @@ def test_int8_export_is_quantized_smaller_and_close(cls):
     assert report_eval["metrics"]["accuracy"] == pytest.approx(report["metric"]["onnx"])
 
 
+@pytest.mark.train
 def test_ner_export_keeps_entities_and_offsets(ner):
     report, out = ner["fp32"], ner["root"] / "onnx-fp32"
     assert report["data"]["source"] == "dev carved from train"
@@ -155,6 +161,7 @@ def test_ner_export_keeps_entities_and_offsets(ner):
         assert [e["score"] for e in found] == pytest.approx([e["score"] for e in expected], abs=1e-5)
 
 
+@pytest.mark.train
 def test_lora_artifact_exports_merged(cls, tiny_model_dir):
     """An artifact holding only LoRA weights exports as one merged graph with fused attention."""
     root = cls["root"]
@@ -170,6 +177,7 @@ def test_lora_artifact_exports_merged(cls, tiny_model_dir):
     assert "Attention" in ops and tunelab.load(root / "lora-onnx").backend.name == "onnx"
 
 
+@pytest.mark.train
 def test_gate_refuses_and_leaves_nothing_then_force_exports(cls):
     root, out = cls["root"], cls["root"] / "gated"
     with pytest.raises(ExportError) as err:
@@ -186,6 +194,7 @@ def test_gate_refuses_and_leaves_nothing_then_force_exports(cls):
     assert tunelab.load(out).backend.name == "onnx"
 
 
+@pytest.mark.train
 def test_missing_dev_data_asks_for_data(cls, tmp_path):
     moved = tmp_path / "moved"
     shutil.copytree(cls["artifact"], moved)
@@ -204,6 +213,7 @@ def test_missing_dev_data_asks_for_data(cls, tmp_path):
     assert report["data"]["same_as_training_dev"] is False
 
 
+@pytest.mark.train
 def test_refusals(cls, tmp_path):
     with pytest.raises(ExportError, match="already an export"):
         export_onnx(cls["root"] / "onnx-fp32", tmp_path / "again")
@@ -215,6 +225,7 @@ def test_refusals(cls, tmp_path):
         export_onnx(cls["artifact"], cls["artifact"], overwrite=True)
 
 
+@pytest.mark.train
 def test_onnx_backend_errors_and_inputs(cls, tmp_path):
     with pytest.raises(ConfigError, match="onnxruntime-gpu"):
         providers_for("cuda", ["CPUExecutionProvider"])
@@ -233,6 +244,7 @@ def test_onnx_backend_errors_and_inputs(cls, tmp_path):
     np.testing.assert_allclose(partial["logits"], full["logits"], atol=1e-6)
 
 
+@pytest.mark.train
 def test_cli_export(cls, tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli-int8"

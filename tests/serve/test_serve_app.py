@@ -80,6 +80,7 @@ def assert_error(response, status, code):
     return body["error"]
 
 
+@pytest.mark.train
 def test_predict_classification_matches_predictor(clf):
     artifact, predictor = clf
     texts = ["refund my invoice please", "the courier lost my parcel", "reset my password", "help"]
@@ -103,6 +104,7 @@ def test_predict_classification_matches_predictor(clf):
     assert info["limits"]["max_texts"] == 10
 
 
+@pytest.mark.train
 def test_predict_ner_entities_slice_the_text(ner):
     artifact, predictor = ner
     texts = ["i met john smith in paris today", "i called mary in tokyo"]
@@ -119,6 +121,7 @@ def test_predict_ner_entities_slice_the_text(ner):
     assert info["task"] == "token_classification" and info["entity_types"] == ["LOC", "PER"]
 
 
+@pytest.mark.train
 def test_default_loader_threads_and_bfloat16(clf, monkeypatch):
     artifact, reference = clf
     calls = []
@@ -132,6 +135,7 @@ def test_default_loader_threads_and_bfloat16(clf, monkeypatch):
     assert ServeSettings(artifact=artifact, threads=64).concurrent_batches() == 1
 
 
+@pytest.mark.train
 def test_api_keys(clf, tmp_path):
     artifact, predictor = clf
     key_file = tmp_path / "keys.txt"
@@ -164,6 +168,7 @@ def test_keys_are_held_as_hashes_only(tmp_path, monkeypatch):
     assert ServeSettings().api_keys == settings.api_keys and KEY not in str(settings.to_env())
 
 
+@pytest.mark.train
 def test_limits(clf):
     artifact, predictor = clf
     with serving(artifact, predictor, max_texts=3, max_chars=20, max_body_bytes=300) as client:
@@ -181,6 +186,7 @@ def test_limits(clf):
         assert client.post("/v1/predict", json={"texts": ["x" * 20] * 3}).status_code == 200
 
 
+@pytest.mark.train
 def test_malformed_requests_have_the_error_shape(clf):
     artifact, predictor = clf
     with serving(artifact, predictor) as client:
@@ -194,6 +200,7 @@ def test_malformed_requests_have_the_error_shape(clf):
         assert_error(client.get("/v1/predict"), 405, "method_not_allowed")
 
 
+@pytest.mark.train
 def test_ready_is_503_until_the_model_is_loaded(clf):
     artifact, predictor = clf
     release = threading.Event()
@@ -214,6 +221,7 @@ def test_ready_is_503_until_the_model_is_loaded(clf):
         assert client.get("/ready").json()["model"]["task"] == "text_classification"
 
 
+@pytest.mark.train
 def test_failed_load_and_failed_inference(clf):
     artifact, predictor = clf
 
@@ -236,6 +244,7 @@ def test_failed_load_and_failed_inference(clf):
         assert client.post("/v1/predict", json={"texts": ["x"]}).headers["x-request-id"]
 
 
+@pytest.mark.train
 def test_run_stops_and_raises_when_the_model_cannot_load(clf, tmp_path, monkeypatch):
     artifact, _ = clf
     shutil.copy(artifact / "tunelab.json", tmp_path / "tunelab.json")  # metadata, but no model
@@ -247,6 +256,7 @@ def test_run_stops_and_raises_when_the_model_cannot_load(clf, tmp_path, monkeypa
         run(ServeSettings(artifact=tmp_path, port=0, log_level="critical"))
 
 
+@pytest.mark.train
 def test_metrics_count_requests_texts_and_batches(clf):
     artifact, predictor = clf
     with serving(artifact, predictor) as client, serving(artifact, predictor) as other:
@@ -264,6 +274,7 @@ def test_metrics_count_requests_texts_and_batches(clf):
         assert "tunelab_texts_predicted_total 0.0" in other.get("/metrics").text
 
 
+@pytest.mark.train
 def test_request_id_and_one_json_log_line_per_request(clf, caplog):
     artifact, predictor = clf
     caplog.set_level(logging.INFO, logger="tunelab.serve.access")
@@ -283,6 +294,7 @@ def test_request_id_and_one_json_log_line_per_request(clf, caplog):
     assert "secret text" not in caplog.text and "secret text" not in json.dumps(line)
 
 
+@pytest.mark.train
 def test_openapi_has_examples_and_security(clf):
     artifact, predictor = clf
     with serving(artifact, predictor) as client:
@@ -294,6 +306,7 @@ def test_openapi_has_examples_and_security(clf):
     assert "PredictResponse" in schema["components"]["schemas"]
 
 
+@pytest.mark.train
 def test_bind_policy_and_cli(clf, tmp_path, monkeypatch):
     artifact, _ = clf
     with pytest.raises(ConfigError, match="--allow-unauthenticated-remote"):

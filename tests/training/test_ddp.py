@@ -81,6 +81,7 @@ def test_every_process_gets_its_share_of_every_batch(n):
         assert len(dealt) - len(set(dealt)) == per_process * PROCESSES - len(sampler)  # repeats: the last round
 
 
+@pytest.mark.train  # torchrun trains in child processes (not counted by conftest)
 def test_two_processes_train_one_artifact(tiny_model_dir, ddp_data, tmp_path):
     epochs = 4
     config = tmp_path / "c.yaml"
@@ -124,6 +125,7 @@ def test_two_processes_train_one_artifact(tiny_model_dir, ddp_data, tmp_path):
     assert output.count("data: train 120, dev 30") == 1 and output.count("stopped: completed") == 1
 
 
+@pytest.mark.train  # torchrun trains in child processes (not counted by conftest)
 def test_ctrl_c_on_one_process_resume_and_ner(tiny_model_dir, ddp_data, tmp_path):
     """A Ctrl-C seen by process 1 alone stops both at the same step with a checkpoint; resuming
     gives the uninterrupted result exactly. NER trains across processes too."""

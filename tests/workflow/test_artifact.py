@@ -33,6 +33,7 @@ def trained(tiny_model_dir, tmp_path_factory):
     return result, data
 
 
+@pytest.mark.train
 def test_artifact_files(trained):
     result, _ = trained
     out = result.output_dir
@@ -54,6 +55,7 @@ def test_artifact_files(trained):
     assert "pipeline_tag: text-classification" in card and "accuracy" in card
 
 
+@pytest.mark.train
 def test_report_json_layout(trained):
     result, data = trained
     report = json.loads((result.output_dir / "report.json").read_text())
@@ -66,6 +68,7 @@ def test_report_json_layout(trained):
     assert metrics["per_label"]["billing"]["support"] == 10
 
 
+@pytest.mark.train
 def test_load_predicts_the_report_numbers(trained):
     result, data = trained
     model = tunelab.load(result.output_dir)
@@ -82,6 +85,7 @@ def test_load_predicts_the_report_numbers(trained):
     assert len(scores[0]["top"]) == 2 and scores[0]["top"][0]["label"] == scores[0]["label"]
 
 
+@pytest.mark.train
 def test_evaluate_gives_the_training_time_numbers(trained, tmp_path):
     result, data = trained
     out = tmp_path / "eval.json"
@@ -92,6 +96,7 @@ def test_evaluate_gives_the_training_time_numbers(trained, tmp_path):
     assert dev_report["metrics"] == result.report["splits"]["dev"]
 
 
+@pytest.mark.train
 def test_plain_transformers_agrees(trained):
     result, data = trained
     model = AutoModelForSequenceClassification.from_pretrained(result.output_dir).eval()
@@ -112,6 +117,7 @@ def test_not_an_artifact(tmp_path):
         tunelab.load(tmp_path / "missing")
 
 
+@pytest.mark.train
 def test_evaluate_other_column_names_and_unknown_labels(trained, tmp_path):
     from helpers import make_texts, write_csv
 

@@ -29,6 +29,7 @@ def weights(path):
     return load_file(str(path / "model.safetensors"))
 
 
+@pytest.mark.train
 def test_learns_the_toy_task_and_writes_logs(tiny_model_dir, toy_data, tmp_path):
     result = run(tiny_model_dir, toy_data, tmp_path / "out", **{"training.tensorboard": True})
     assert result.report["metrics"]["accuracy"] >= 0.8  # chance is 1/3
@@ -43,6 +44,7 @@ def test_learns_the_toy_task_and_writes_logs(tiny_model_dir, toy_data, tmp_path)
     assert not workdir_for(tmp_path / "out").exists()  # scratch space removed after success
 
 
+@pytest.mark.train
 def test_same_seed_same_results(tiny_model_dir, toy_data, tmp_path):
     a = run(tiny_model_dir, toy_data, tmp_path / "a", **{"training.epochs": 2})
     b = run(tiny_model_dir, toy_data, tmp_path / "b", **{"training.epochs": 2})
@@ -54,6 +56,7 @@ def test_same_seed_same_results(tiny_model_dir, toy_data, tmp_path):
     assert not all(torch.equal(wa[k], weights(tmp_path / "c")[k]) for k in wa)
 
 
+@pytest.mark.train
 def test_early_stopping_and_best_checkpoint(tiny_model_dir, toy_data, tmp_path):
     # With a learning rate this small no evaluation improves on the first by min_delta: early
     # stopping must end the run two evaluations later, long before 30 epochs.
@@ -69,6 +72,7 @@ def test_early_stopping_and_best_checkpoint(tiny_model_dir, toy_data, tmp_path):
     assert training["best_step"] == history[0]["step"]
 
 
+@pytest.mark.train
 def test_best_weights_are_restored(tiny_model_dir, toy_data, tmp_path):
     seen = {}
 
@@ -85,6 +89,7 @@ def test_best_weights_are_restored(tiny_model_dir, toy_data, tmp_path):
     assert result.report["metrics"]["accuracy"] == pytest.approx(seen[best_step])
 
 
+@pytest.mark.train
 def test_gradient_accumulation_matches_a_bigger_batch(tiny_model_dir, tmp_path):
     # 128 examples: every accumulation window is full, so 2 x 8 must equal 1 x 16 exactly
     data = {"train": write_csv(tmp_path / "train.csv", make_texts(128, seed=1)),
@@ -111,6 +116,7 @@ class InterruptAt(Callback):
             signal.raise_signal(signal.SIGINT)
 
 
+@pytest.mark.train
 def test_resume_after_interruption_gives_the_uninterrupted_result(tiny_model_dir, toy_data, tmp_path):
     settings = {"training.epochs": 3}
     straight = run(tiny_model_dir, toy_data, tmp_path / "straight", **settings)
@@ -133,6 +139,7 @@ def test_resume_without_checkpoint_is_refused(tiny_model_dir, toy_data, tmp_path
         run(tiny_model_dir, toy_data, tmp_path / "out", resume=True)
 
 
+@pytest.mark.train
 @pytest.mark.skipif(not cpu_supports_bf16(), reason="CPU has no native bf16")
 def test_bf16_autocast_trains(tiny_model_dir, toy_data, tmp_path):
     result = run(tiny_model_dir, toy_data, tmp_path / "out", **{"training.precision": "bf16"})
@@ -142,6 +149,7 @@ def test_bf16_autocast_trains(tiny_model_dir, toy_data, tmp_path):
     assert all(t.dtype == torch.float32 for t in weights(tmp_path / "out").values())
 
 
+@pytest.mark.train
 def test_multi_label_from_jsonl(tiny_model_dir, tmp_path):
     def records(n, seed):
         rows = make_texts(n, seed)
@@ -159,6 +167,7 @@ def test_multi_label_from_jsonl(tiny_model_dir, tmp_path):
     assert (tmp_path / "out" / "label_counts.png").is_file()
 
 
+@pytest.mark.train
 def test_class_weights_and_carved_dev(tiny_model_dir, toy_data, tmp_path):
     data = {"train": toy_data["train"], "dev": toy_data["train"]}
     cfg = load_config(None, tiny_overrides(tiny_model_dir, data, **{"task.class_weights": "balanced"}) + ["data.dev=null"])
@@ -168,6 +177,7 @@ def test_class_weights_and_carved_dev(tiny_model_dir, toy_data, tmp_path):
     assert result.report["evaluated_on"]["file"] == "carved from train"
 
 
+@pytest.mark.train
 def test_bad_data_fails_fast_and_keeps_the_old_artifact(tiny_model_dir, toy_data, tmp_path):
     out = tmp_path / "out"
     run(tiny_model_dir, toy_data, out, **{"training.epochs": 1})
@@ -180,6 +190,7 @@ def test_bad_data_fails_fast_and_keeps_the_old_artifact(tiny_model_dir, toy_data
     assert (out / "model.safetensors").read_bytes() == before
 
 
+@pytest.mark.train
 def test_existing_output_needs_overwrite(tiny_model_dir, toy_data, tmp_path):
     out = tmp_path / "out"
     run(tiny_model_dir, toy_data, out, **{"training.epochs": 1})
@@ -204,12 +215,14 @@ def test_dev_label_unseen_in_train_is_an_error(tiny_model_dir, toy_data, tmp_pat
     assert f"{dev}:3" in str(err.value) and "refunds" in str(err.value)
 
 
+@pytest.mark.train
 def test_eval_every_n_steps(tiny_model_dir, toy_data, tmp_path):
     result = run(tiny_model_dir, toy_data, tmp_path / "out", **{"training.epochs": 2, "training.eval_steps": 5})
     steps = [h["step"] for h in result.meta["training"]["history"]]
     assert steps == [5, 10, 15, 16]  # every 5 steps, and once more at the end of training
 
 
+@pytest.mark.train
 def test_progress_lines_when_not_a_terminal(tiny_model_dir, toy_data, tmp_path):
     import io
 
@@ -221,6 +234,7 @@ def test_progress_lines_when_not_a_terminal(tiny_model_dir, toy_data, tmp_path):
     assert "data: train 120, dev 30; 3 labels" in text and "macro avg" in text
 
 
+@pytest.mark.train
 def test_sentence_pairs(tiny_model_dir, tmp_path):
     import tunelab
 

@@ -124,6 +124,7 @@ def ner_artifact(tiny_model_dir, tmp_path_factory):
     return train(cfg, output_dir=root / "model", console=QUIET), data
 
 
+@pytest.mark.train
 def test_tiny_ner_learns_and_reports(ner_artifact):
     result, _ = ner_artifact
     metrics = result.report["metrics"]
@@ -136,12 +137,14 @@ def test_tiny_ner_learns_and_reports(ner_artifact):
     assert config["id2label"]["1"] == "B-LOC"
 
 
+@pytest.mark.train
 def test_evaluate_matches_report(ner_artifact, tmp_path):
     result, data = ner_artifact
     report = evaluate_artifact(result.output_dir, data["dev"], json_out=tmp_path / "e.json")
     assert report["metrics"] == result.report["metrics"]
 
 
+@pytest.mark.train
 def test_predicted_offsets_slice_raw_input(ner_artifact):
     result, _ = ner_artifact
     model = tunelab.load(result.output_dir)
@@ -158,6 +161,7 @@ def test_predicted_offsets_slice_raw_input(ner_artifact):
     assert (loc["token_start"], loc["token_end"]) == (4, 5)
 
 
+@pytest.mark.train
 def test_chinese_model_trains_and_offsets_slice(zh_model_dir, tmp_path):
     rows = []
     for i in range(60):
@@ -176,6 +180,7 @@ def test_chinese_model_trains_and_offsets_slice(zh_model_dir, tmp_path):
     assert result.report["metrics"]["f1"] > 0.5
 
 
+@pytest.mark.train
 def test_cli_predict_and_evaluate_ner(ner_artifact, tmp_path):
     from typer.testing import CliRunner
 
@@ -208,6 +213,7 @@ def test_alignment_round_trip_on_the_whole_shipped_wnut17(tiny_model_dir, name):
     assert len(encoded.sequences) == {"train.conll": 3394, "dev.conll": 1009}[name]
 
 
+@pytest.mark.train
 def test_wnut17_example_config_trains_on_conll2003_layout(tiny_model_dir, tmp_path):
     """examples/wnut17.yaml with only the data files changed reads a 4-column IOB1 corpus, trains,
     and `tunelab evaluate --json` scores it with the training-time numbers."""
