@@ -16,7 +16,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from tunelab.data import detect_labels, read_examples, split_examples
+from tunelab.data import read_examples, split_examples
+from tunelab.tasks.text_classification.labels import detect_labels
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = ("text", "category")

@@ -200,3 +200,26 @@ def final_outputs_callback():
             self.outputs = trainer.raw_outputs(trainer.dev_loader, trainer.dev_set)
 
     return FinalOutputs()
+
+
+def perfect_outputs(encoded, num_tags):
+    """Token-classification logits that put all mass on each labelled sub-word's gold tag: what a
+    perfect model outputs."""
+    import numpy as np
+
+    from tunelab.data.batching import IGNORE_INDEX
+
+    outputs = []
+    for labels in encoded.labels:
+        rows = np.zeros((len(labels), num_tags), dtype=np.float32)
+        for i, label in enumerate(labels):
+            if label != IGNORE_INDEX:
+                rows[i, label] = 10.0
+        outputs.append(rows)
+    return outputs
+
+
+def perfect_items(task, encoded):
+    """The task's decoded per-item results of those logits (what decode_batch gives the scorer)."""
+    return [task.decode_batch(encoded, [i], {"logits": rows[None]})[0]
+            for i, rows in enumerate(perfect_outputs(encoded, len(task.labels)))]

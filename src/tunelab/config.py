@@ -222,7 +222,7 @@ class TrainingConfig(Section):
     eval_steps: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps; null: each epoch.")
     metric: str | None = Field(
         None, description="Dev metric that picks the best checkpoint and drives early stopping; default: the task's "
-        "(accuracy for classification, f1 for token classification)."
+        "own (`tunelab init TASK` lists the choices)."
     )
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     length_buckets: bool = Field(True, description="Batch texts of similar length together (less padding).")

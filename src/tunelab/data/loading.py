@@ -54,6 +54,15 @@ class Splits:
     """Whether train's first row is its header (None for JSONL); False: the columns are positions."""
     format: str | None = None
 
+    @classmethod
+    def read_like(cls, train_file: LoadedFile, train: list[Example], dev: list[Example], test: list[Example],
+                  sources: dict[str, Any], files: dict[str, str]) -> Splits:
+        """Splits whose columns, header and format are those ``train_file`` was read with."""
+        return cls(train=train, dev=dev, test=test, text_column=train_file.text_column,
+                   text_pair_column=train_file.text_pair_column, label_column=train_file.label_column,
+                   dev_source=sources["dev"], test_source=sources["test"], files=files,
+                   header=train_file.header, format=train_file.format)
+
     def describe(self) -> dict[str, Any]:
         """How the files were read, for the artifact (``data.reading``): later files are read alike."""
         return {"columns": {"text": self.text_column, "text_pair": self.text_pair_column, "label": self.label_column},

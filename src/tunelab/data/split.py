@@ -20,7 +20,7 @@ def _stratum(example: Example) -> tuple[int, str]:
     return _NO_LABEL if label is None else (1, label)
 
 
-def _share(n: int, fraction: float) -> int:
+def share(n: int, fraction: float) -> int:
     """round(n * fraction), half up, computed exactly.
 
     Python's round() rounds halves to even (round(2.5) == 2, round(3.5) == 4), which would give
@@ -59,8 +59,8 @@ def split_examples(
     for key in sorted(groups):
         members = np.asarray(groups[key])
         n = len(members)
-        n_dev = min(_share(n, dev), n - 1)
-        n_test = min(_share(n, test), n - 1 - n_dev)
+        n_dev = min(share(n, dev), n - 1)
+        n_test = min(share(n, test), n - 1 - n_dev)
         order = members[rng.permutation(n)]
         assigned[order[:n_dev]] = 1
         assigned[order[n_dev : n_dev + n_test]] = 2

@@ -52,7 +52,8 @@ def load_predictor(settings: ServeSettings):
         if predictor.model is None:
             raise ConfigError(f"dtype {settings.dtype} applies to the torch backend, not {predictor.backend.name}")
         predictor.model.to(getattr(torch, settings.dtype))  # the backend hands back float32 logits
-    predictor.predict_scores(["warm up"])  # first-call costs (allocations, kernels) before /ready says 200
+    # first-call costs (allocations, kernels) before /ready says 200; a pair model warms up on a pair
+    predictor.predict_scores(["warm up"], ["warm up"] if getattr(predictor.task, "pairs", False) else None)
     return predictor
 
 

@@ -23,7 +23,16 @@ from tunelab.serve.schemas import (
 from tunelab.serve.settings import ServeSettings
 
 log = logging.getLogger("tunelab.serve")
-HIDDEN_METRIC_KEYS = {"errors", "confusion_matrix"}  # errors quote dev-set texts
+def summary_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics /v1/model shows: numbers and tables of numbers (per label, per type). Lists
+    (confusion matrices, error examples that quote dev-set texts, plot points) stay in report.json."""
+
+    def small(value: Any) -> bool:
+        if isinstance(value, (int, float, str)) or value is None:
+            return True
+        return isinstance(value, dict) and all(small(v) for v in value.values())
+
+    return {k: v for k, v in metrics.items() if small(v)}
 
 
 @dataclass
@@ -52,7 +61,7 @@ class ServiceState:
             "pairs": bool(getattr(p.task, "pairs", False)),
             "max_length": p.max_length,
             "base_model": meta.model_config_section.get("name") or meta.model.base,
-            "metrics": {k: v for k, v in p.metrics.items() if k not in HIDDEN_METRIC_KEYS},
+            "metrics": summary_metrics(p.metrics),
             "versions": {k: str(v) for k, v in meta.versions.items()},
             "limits": Limits(max_texts=s.max_texts, max_chars=s.max_chars, max_body_bytes=s.max_body_bytes,
                              max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms),

@@ -14,7 +14,7 @@ def _predict_examples() -> dict[str, dict[str, Any]]:
 
     examples: dict[str, dict[str, Any]] = {}
     for spec in task_specs():
-        examples.update(getattr(spec.task_class(), "request_examples", {}))
+        examples.update(spec.task_class().request_examples)
     return examples
 
 

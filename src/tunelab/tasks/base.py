@@ -57,6 +57,8 @@ class Task(Protocol):
     output_names: ClassVar[tuple[str, ...]]
     sequence_keys: ClassVar[dict[str, float]]  # key with a sequence axis (dim 1) -> its padding value
     prediction_schema: ClassVar[type[BaseModel]]
+    request_examples: ClassVar[dict[str, dict[str, Any]]]  # OpenAPI examples of /v1/predict bodies
+    hub_pipeline_tag: ClassVar[str]  # the Hugging Face pipeline tag of the model card
     labels: list[str]  # the model's output labels, in id order (empty for a task that predicts numbers)
     config: Any  # the task's own config section
     pairs: bool  # trained on text pairs: every input must be a pair
@@ -154,6 +156,8 @@ class BaseTask:
     target_names: ClassVar[tuple[str, ...]] = ("labels",)
     output_names: ClassVar[tuple[str, ...]] = ("logits",)
     sequence_keys: ClassVar[dict[str, float]] = {}
+    request_examples: ClassVar[dict[str, dict[str, Any]]] = {}
+    hub_pipeline_tag: ClassVar[str] = "text-classification"
     labels: list[str]
     pairs: bool = False
 

@@ -12,7 +12,7 @@ _DEV_SOURCES = {"split": "carved from train", "file": "from its own file", "none
 
 def _metric_rows(metrics: dict[str, Any]) -> str:
     """Every scalar metric the task reported, in its order."""
-    rows = [f"| {name} | {value:.4f} |" for name, value in metrics.items()
+    rows = [f"| {name} | {value if isinstance(value, int) else f'{value:.4f}'} |" for name, value in metrics.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)]
     return "\n".join(["| metric | value |", "|---|---|", *rows]) if rows else "(no evaluation data)"
 
@@ -20,8 +20,8 @@ def _metric_rows(metrics: dict[str, Any]) -> str:
 def _plain_use(meta: ArtifactMeta, auto_class: str) -> str:
     method = meta.method
     if method.stored == "full_model":
-        return (f'or with plain transformers: `{auto_class}.from_pretrained("path/to/this/directory")`\n'
-                "(`config.id2label` holds the label names).")
+        names = "\n(`config.id2label` holds the label names)." if meta.labels else "."
+        return f'or with plain transformers: `{auto_class}.from_pretrained("path/to/this/directory")`{names}'
     params = method.parameters
     return (f"This artifact holds only the {params.get('trainable', 0):,} parameters that method "
             f"`{method.name}` trained ({100 * params.get('share', 0):.2f}% of the model); loading rebuilds the "
@@ -49,7 +49,7 @@ def render_model_card(meta: ArtifactMeta, report: dict[str, Any], task: Any) -> 
     )
     return f"""---
 {licence_line}library_name: transformers
-pipeline_tag: {name.replace('_', '-')}
+pipeline_tag: {task.hub_pipeline_tag}
 base_model: {model['base']}
 tags: [tunelab, {name}]
 ---
@@ -65,7 +65,7 @@ On the {where.get('split', '?')} split ({where.get('file', '?')}, {where.get('nu
 
 {_metric_rows(report.get('metrics') or {})}
 
-Per-label (per-type) figures are in `report.json`.
+The detailed figures (per label or type, plots' data) are in `report.json`.
 
 ## Use
 

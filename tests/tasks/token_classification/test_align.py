@@ -9,7 +9,7 @@ from transformers import AutoTokenizer, BertTokenizerFast
 from transformers.models.bert.tokenization_bert import load_vocab
 
 from decoder_helpers import build_decoder_tokenizer
-from helpers import FIXTURES, VOCAB_EN, VOCAB_ZH
+from helpers import FIXTURES, VOCAB_EN, VOCAB_ZH, perfect_items, perfect_outputs
 from tunelab.tasks.token_classification.config import TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
 from tunelab.tasks.token_classification.align import encode_words, uses_word_lists
@@ -65,23 +65,6 @@ def mixed_examples():
 
 def task_for(examples, **options):
     return TokenClassificationTask.from_examples(TokenClassificationConfig(**options), examples)
-
-
-def perfect_outputs(encoded, num_tags):
-    outputs = []
-    for labels in encoded.labels:
-        rows = np.zeros((len(labels), num_tags), dtype=np.float32)
-        for i, label in enumerate(labels):
-            if label != IGNORE_INDEX:
-                rows[i, label] = 10.0
-        outputs.append(rows)
-    return outputs
-
-
-def perfect_items(task, encoded):
-    """The task's decoded per-item results of those logits (what decode_batch gives the scorer)."""
-    return [task.decode_batch(encoded, [i], {"logits": rows[None]})[0]
-            for i, rows in enumerate(perfect_outputs(encoded, len(task.labels)))]
 
 
 def round_trip(task, tokenizer, examples, max_length=128, **options):

@@ -10,7 +10,9 @@ from rich.console import Console
 from transformers import AutoTokenizer
 
 import tunelab
-from helpers import FIXTURES, VOCAB_ZH, build_tiny_bert, make_ner_sentences, tiny_overrides, write_conll
+from helpers import (
+    FIXTURES, VOCAB_ZH, build_tiny_bert, make_ner_sentences, perfect_items, tiny_overrides, write_conll,
+)
 from tunelab.config import load_config
 from tunelab.tasks.token_classification.config import TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
@@ -27,24 +29,6 @@ QUIET = Console(file=open("/dev/null", "w"))
 @pytest.fixture(scope="module")
 def zh_model_dir(tmp_path_factory):
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-zh"), VOCAB_ZH)
-
-
-def perfect_outputs(encoded, num_tags):
-    """Logits that put all mass on each labelled sub-word's gold tag: what a perfect model outputs."""
-    outputs = []
-    for labels in encoded.labels:
-        rows = np.zeros((len(labels), num_tags), dtype=np.float32)
-        for i, label in enumerate(labels):
-            if label != IGNORE_INDEX:
-                rows[i, label] = 10.0
-        outputs.append(rows)
-    return outputs
-
-
-def perfect_items(task, encoded):
-    """The task's decoded per-item results of those logits (what decode_batch gives the scorer)."""
-    return [task.decode_batch(encoded, [i], {"logits": rows[None]})[0]
-            for i, rows in enumerate(perfect_outputs(encoded, len(task.labels)))]
 
 
 def assert_round_trip(task, tokenizer, examples, max_length=128):

@@ -96,16 +96,4 @@ def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
         where = name if sources[name] == "file" else f"{name} (carved from train by data.split.{name})"
         check_known_labels(examples, known, where, field=label_field)
 
-    return Splits(
-        train=train,
-        dev=dev,
-        test=test,
-        text_column=train_file.text_column,
-        text_pair_column=train_file.text_pair_column,
-        label_column=train_file.label_column,
-        dev_source=sources["dev"],
-        test_source=sources["test"],
-        files=files,
-        header=train_file.header,
-        format=train_file.format,
-    )
+    return Splits.read_like(train_file, train, dev, test, sources, files)

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from fractions import Fraction
+
 from functools import partial
 from typing import Any, Literal
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from tunelab.data.example import Example
 from tunelab.data.loading import Splits, read_examples
+from tunelab.data.split import share
 from tunelab.errors import ConfigError, DataError
 from tunelab.tasks.text_regression.config import TextRegressionData
 
@@ -57,8 +58,8 @@ def random_split(
     """(train, dev, test): round(n * dev) and round(n * test) examples (halves up) drawn with
     ``numpy.random.default_rng(seed)``; at least one stays in train; each split keeps file order."""
     n = len(examples)
-    n_dev = min(_share(n, dev), max(n - 1, 0))
-    n_test = min(_share(n, test), max(n - 1 - n_dev, 0))
+    n_dev = min(share(n, dev), max(n - 1, 0))
+    n_test = min(share(n, test), max(n - 1 - n_dev, 0))
     order = np.random.default_rng(seed).permutation(n)
     assigned = np.zeros(n, dtype=np.int8)  # 0 train, 1 dev, 2 test
     assigned[order[:n_dev]] = 1
@@ -124,24 +125,7 @@ def load_splits(data_config: TextRegressionData) -> Splits:
         name: "file" if name in loaded else "split" if carved else "none"
         for name, carved in (("dev", dev), ("test", test))
     }
-    return Splits(
-        train=train,
-        dev=loaded.get("dev", dev),
-        test=loaded.get("test", test),
-        text_column=train_file.text_column,
-        text_pair_column=train_file.text_pair_column,
-        label_column=train_file.label_column,
-        dev_source=sources["dev"],
-        test_source=sources["test"],
-        files=files,
-        header=train_file.header,
-        format=train_file.format,
-    )
-
-
-def _share(n: int, fraction: float) -> int:
-    """round(n * fraction), half up, exactly (as the classification split counts)."""
-    return int(n * Fraction(str(float(fraction))) + Fraction(1, 2))
+    return Splits.read_like(train_file, train, loaded.get("dev", dev), loaded.get("test", test), sources, files)
 
 
 def _shown(value: Any) -> str:

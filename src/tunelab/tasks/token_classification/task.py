@@ -57,6 +57,7 @@ class TokenClassificationTask(BaseTask):
     default_metric = "f1"
     metric_directions = METRIC_DIRECTIONS_NER
     sequence_keys = {"logits": 0.0, "labels": IGNORE_INDEX}
+    hub_pipeline_tag = "token-classification"
     prediction_schema = EntityPrediction
     request_examples = {"entities": {"summary": "Entities (token classification model)", "value": {
         "texts": ["John Smith flew from Paris to Berlin on Monday."]}}}
