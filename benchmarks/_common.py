@@ -38,8 +38,9 @@ class WorkerError(RuntimeError):
     pass
 
 
-def run_worker(script: Path, name: str, spec: dict[str, Any], workdir: Path, *, verbose: bool = False,
-               timeout: float | None = None) -> dict[str, Any]:
+def run_worker(
+    script: Path, name: str, spec: dict[str, Any], workdir: Path, *, verbose: bool = False, timeout: float | None = None
+) -> dict[str, Any]:
     """Run ``script --worker NAME --spec S --result R`` to completion and return its result dict.
 
     Sequential by construction (we wait): concurrent torch processes on a 2-core machine slow each
@@ -57,8 +58,13 @@ def run_worker(script: Path, name: str, spec: dict[str, Any], workdir: Path, *, 
     started = time.perf_counter()
     with log_path.open("w") as log:
         try:
-            done = subprocess.run(command, env=env, stdout=None if verbose else log,
-                                  stderr=None if verbose else subprocess.STDOUT, timeout=timeout)
+            done = subprocess.run(
+                command,
+                env=env,
+                stdout=None if verbose else log,
+                stderr=None if verbose else subprocess.STDOUT,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired:
             raise WorkerError(f"worker {name} ran past {timeout:.0f} s; log: {log_path}") from None
     wall = time.perf_counter() - started
@@ -97,8 +103,10 @@ def busy_note(result: dict[str, Any], threshold: float = 0.25) -> str | None:
     others = result.get("other_processes_cores")
     if others is None or others <= threshold:
         return None
-    return (f"other processes kept {others:.2f} cores busy during this run ({os.cpu_count()} CPUs): "
-            "the timing is not comparable with a run on a quiet machine")
+    return (
+        f"other processes kept {others:.2f} cores busy during this run ({os.cpu_count()} CPUs): "
+        "the timing is not comparable with a run on a quiet machine"
+    )
 
 
 def write_result(path: str | Path, result: dict[str, Any]) -> None:

@@ -91,24 +91,47 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     results = []
-    extra = {"training.epochs": args.epochs, "training.gradient_checkpointing": str(args.gradient_checkpointing).lower()}
+    extra = {
+        "training.epochs": args.epochs,
+        "training.gradient_checkpointing": str(args.gradient_checkpointing).lower(),
+    }
     with tempfile.TemporaryDirectory() as scratch:
         config = Path(scratch) / "base.yaml"  # everything else comes as --set overrides
         config.write_text("model:\n  name: gemma3-270m\n", encoding="utf-8")
         if args.task in ("sentiment", "both"):
             source = args.data_dir / "chnsenticorp"
             train = subset(source / "train.tsv", Path(scratch) / "train.tsv", args.train_samples, args.seed)
-            results.append(run("chnsenticorp", {**extra, "data.train": train, "data.dev": source / "dev.tsv",
-                                                "training.learning_rate": 5e-4}, args.out / "chnsenticorp", config))
+            results.append(
+                run(
+                    "chnsenticorp",
+                    {**extra, "data.train": train, "data.dev": source / "dev.tsv", "training.learning_rate": 5e-4},
+                    args.out / "chnsenticorp",
+                    config,
+                )
+            )
         if args.task in ("ner", "both"):
             source = args.data_dir / "resume_ner"
-            results.append(run("resume_ner", {**extra, "task.name": "token_classification", "data.format": "conll",
-                                              "data.repair_tags": "true", "data.train": source / "train.char.bmes",
-                                              "data.dev": source / "dev.char.bmes", "training.learning_rate": 1e-3},
-                               args.out / "resume_ner", config))
+            results.append(
+                run(
+                    "resume_ner",
+                    {
+                        **extra,
+                        "task.name": "token_classification",
+                        "data.format": "conll",
+                        "data.repair_tags": "true",
+                        "data.train": source / "train.char.bmes",
+                        "data.dev": source / "dev.char.bmes",
+                        "training.learning_rate": 1e-3,
+                    },
+                    args.out / "resume_ner",
+                    config,
+                )
+            )
     for r in results:
-        print(f"{r['task']}: dev {r['metric']} {r['dev']:.4f} ({r['train_examples']} train, {r['epochs']} epochs), "
-              f"{r['train_samples_per_second']} samples/s, wall {r['wall_seconds']} s, peak RSS {r['peak_rss_mb']} MB")
+        print(
+            f"{r['task']}: dev {r['metric']} {r['dev']:.4f} ({r['train_examples']} train, {r['epochs']} epochs), "
+            f"{r['train_samples_per_second']} samples/s, wall {r['wall_seconds']} s, peak RSS {r['peak_rss_mb']} MB"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -43,8 +43,18 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (ROOT, add_common_arguments, WORKER_ENV, WorkerError, busy_note, fmt, machine_info, quantile, run_worker,  # noqa: E402
-                     write_result)
+from _common import (  # noqa: E402
+    ROOT,
+    WORKER_ENV,
+    WorkerError,
+    add_common_arguments,
+    busy_note,
+    fmt,
+    machine_info,
+    quantile,
+    run_worker,
+    write_result,
+)
 
 BACKENDS = ("pipeline", "torch_fp32", "torch_bf16", "onnx_fp32", "onnx_int8")
 REFERENCE = "torch_fp32"
@@ -67,11 +77,24 @@ def worker_export(spec: dict[str, Any]) -> dict[str, Any]:
         folder, quantize = EXPORTS[name]
         target = Path(spec["export_dir"]) / folder
         started = time.perf_counter()
-        report = export_onnx(spec["artifact"], target, quantize=quantize, force=True, overwrite=True,
-                             log=lambda message: print(message, file=sys.stderr, flush=True))
-        out[name] = {"path": str(target), "seconds": round(time.perf_counter() - started, 1),
-                     "metric": report["metric"], "agreement": report["agreement"], "gate": report["gate"],
-                     "optimized": report["optimized"], "size_mb": report["size_mb"], "notes": report.get("notes", [])}
+        report = export_onnx(
+            spec["artifact"],
+            target,
+            quantize=quantize,
+            force=True,
+            overwrite=True,
+            log=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+        out[name] = {
+            "path": str(target),
+            "seconds": round(time.perf_counter() - started, 1),
+            "metric": report["metric"],
+            "agreement": report["agreement"],
+            "gate": report["gate"],
+            "optimized": report["optimized"],
+            "size_mb": report["size_mb"],
+            "notes": report.get("notes", []),
+        }
     return out
 
 
@@ -92,14 +115,17 @@ def worker_backend(spec: dict[str, Any]) -> dict[str, Any]:
         def many(items: list[str]) -> list[str]:
             return [r["label"] for r in pipe(items, batch_size=BATCH, truncation=True)]
 
-        details = {"dtype": str(pipe.model.dtype).removeprefix("torch."),
-                   "attention": getattr(pipe.model.config, "_attn_implementation", None)}
+        details = {
+            "dtype": str(pipe.model.dtype).removeprefix("torch."),
+            "attention": getattr(pipe.model.config, "_attn_implementation", None),
+        }
     else:
         import tunelab
 
         path = spec["artifact"] if kind.startswith("torch") else spec["exports"][kind]
-        predictor = tunelab.load(path, backend="onnx" if kind.startswith("onnx") else "torch", device="cpu",
-                                 batch_size=BATCH)
+        predictor = tunelab.load(
+            path, backend="onnx" if kind.startswith("onnx") else "torch", device="cpu", batch_size=BATCH
+        )
         if kind == "torch_bf16":
             predictor.model.to(torch.bfloat16)  # as `tunelab serve --dtype bfloat16`; logits come back as float32
 
@@ -134,11 +160,14 @@ def worker_backend(spec: dict[str, Any]) -> dict[str, Any]:
     for _ in range(spec["rounds"]):
         t0 = time.perf_counter()
         for j in range(0, len(texts), BATCH):
-            many(texts[j: j + BATCH])
+            many(texts[j : j + BATCH])
         best_chunked = min(best_chunked, time.perf_counter() - t0)
 
     return {
-        "backend": kind, **details, "threads": torch.get_num_threads(), "load_seconds": round(load_seconds, 2),
+        "backend": kind,
+        **details,
+        "threads": torch.get_num_threads(),
+        "load_seconds": round(load_seconds, 2),
         "latency_calls": len(latencies),
         "latency_p50_ms": round(quantile(latencies, 0.50) * 1000, 2),
         "latency_p95_ms": round(quantile(latencies, 0.95) * 1000, 2),
@@ -171,10 +200,22 @@ def default_artifact(console) -> Path:
     for candidate in (DEMO_ARTIFACT, QUICK_ARTIFACT):
         if (candidate / "tunelab.json").is_file() and (candidate / "model.safetensors").is_file():
             return candidate
-    console.print(f"no artifact given and none at {DEMO_ARTIFACT}: training a quick BANKING77 model (1 epoch) into "
-                  f"{QUICK_ARTIFACT} (about 2-3 minutes on 2 cores; reused next time)")
-    command = [sys.executable, "-m", "tunelab.cli.app", "train", str(ROOT / "examples" / "banking77.yaml"),
-               "-o", str(QUICK_ARTIFACT), "--overwrite", "--set", "training.epochs=1"]
+    console.print(
+        f"no artifact given and none at {DEMO_ARTIFACT}: training a quick BANKING77 model (1 epoch) into "
+        f"{QUICK_ARTIFACT} (about 2-3 minutes on 2 cores; reused next time)"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "tunelab.cli.app",
+        "train",
+        str(ROOT / "examples" / "banking77.yaml"),
+        "-o",
+        str(QUICK_ARTIFACT),
+        "--overwrite",
+        "--set",
+        "training.epochs=1",
+    ]
     import os
 
     done = subprocess.run(command, env={**os.environ, **WORKER_ENV}, capture_output=True, text=True)
@@ -207,15 +248,29 @@ def reusable_export(folder: Path, artifact: Path) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--artifact", type=Path,
-                        help="trained text-classification artifact holding a full model (default: runs/banking77, "
-                             "else a quick BANKING77 model trained once into runs/bench-inference-banking77)")
-    parser.add_argument("--texts", type=Path, help="CSV/TSV/JSONL file with the texts (default: the artifact's dev file)")
-    parser.add_argument("--num-texts", type=int, default=1000, help="first N texts of the file; 0: all (default: %(default)s)")
-    parser.add_argument("--latency-calls", type=int, default=200, help="batch-1 calls timed per contender (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=2, help="throughput passes over the texts; the best counts (default: %(default)s)")
-    parser.add_argument("--backends", default=",".join(BACKENDS),
-                        help=f"comma-separated subset of {', '.join(BACKENDS)}; {REFERENCE} always runs (the reference)")
+    parser.add_argument(
+        "--artifact",
+        type=Path,
+        help="trained text-classification artifact holding a full model (default: runs/banking77, "
+        "else a quick BANKING77 model trained once into runs/bench-inference-banking77)",
+    )
+    parser.add_argument(
+        "--texts", type=Path, help="CSV/TSV/JSONL file with the texts (default: the artifact's dev file)"
+    )
+    parser.add_argument(
+        "--num-texts", type=int, default=1000, help="first N texts of the file; 0: all (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--latency-calls", type=int, default=200, help="batch-1 calls timed per contender (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="throughput passes over the texts; the best counts (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--backends",
+        default=",".join(BACKENDS),
+        help=f"comma-separated subset of {', '.join(BACKENDS)}; {REFERENCE} always runs (the reference)",
+    )
     parser.add_argument("--export-dir", type=Path, help="keep the ONNX exports here and reuse them on later runs")
     parser.add_argument("--workdir", type=Path, help="keep logs and worker files here")
     add_common_arguments(parser)
@@ -240,11 +295,15 @@ def main() -> None:
     artifact = (args.artifact or default_artifact(console)).resolve()
     meta = read_meta(artifact)
     if meta["task"]["name"] != "text_classification" or meta["task"].get("state", {}).get("multi_label"):
-        raise SystemExit(f"{artifact}: this benchmark compares single-label text classification "
-                         f"(the pipeline's task); this artifact is {meta['task']['name']}")
+        raise SystemExit(
+            f"{artifact}: this benchmark compares single-label text classification "
+            f"(the pipeline's task); this artifact is {meta['task']['name']}"
+        )
     if meta.get("export") or (meta.get("method") or {}).get("stored", "full_model") != "full_model":
-        raise SystemExit(f"{artifact}: pass a trained artifact holding a full model (the pipeline loads it as a "
-                         "plain transformers model): method full, or a method saved with merge: true")
+        raise SystemExit(
+            f"{artifact}: pass a trained artifact holding a full model (the pipeline loads it as a "
+            "plain transformers model): method full, or a method saved with merge: true"
+        )
     texts_file = args.texts
     if texts_file is None:
         files = meta.get("data", {}).get("files", {})
@@ -262,12 +321,21 @@ def main() -> None:
     (workdir / "texts.json").write_text(json.dumps(texts))
     export_dir = (args.export_dir or workdir / "exports").resolve()
     script = Path(__file__).resolve()
-    console.print(f"artifact {artifact} ({len(meta['labels'])} labels); {len(texts)} texts from {texts_file}; "
-                  f"contenders {', '.join(backends)}; load average {machine_info()['load_average_1m']}")
+    console.print(
+        f"artifact {artifact} ({len(meta['labels'])} labels); {len(texts)} texts from {texts_file}; "
+        f"contenders {', '.join(backends)}; load average {machine_info()['load_average_1m']}"
+    )
     report: dict[str, Any] = {
         "machine": machine_info(),
-        "config": {"artifact": str(artifact), "texts": str(texts_file), "num_texts": len(texts), "batch_size": BATCH,
-                   "latency_calls": args.latency_calls, "rounds": args.rounds, "backends": backends},
+        "config": {
+            "artifact": str(artifact),
+            "texts": str(texts_file),
+            "num_texts": len(texts),
+            "batch_size": BATCH,
+            "latency_calls": args.latency_calls,
+            "rounds": args.rounds,
+            "backends": backends,
+        },
     }
     started = time.perf_counter()
     try:
@@ -276,26 +344,40 @@ def main() -> None:
         exports = {b: str(export_dir / EXPORTS[b][0]) for b in wanted}
         if todo:
             console.print(f"exporting {', '.join(todo)} with tunelab's export (ONNX, parity check included) ...")
-            report["exports"] = run_worker(script, "export", {"kind": "export", "artifact": str(artifact),
-                                                              "export_dir": str(export_dir), "exports": todo},
-                                           workdir / "logs", verbose=args.verbose, timeout=1800)
+            report["exports"] = run_worker(
+                script,
+                "export",
+                {"kind": "export", "artifact": str(artifact), "export_dir": str(export_dir), "exports": todo},
+                workdir / "logs",
+                verbose=args.verbose,
+                timeout=1800,
+            )
             for name, info in report["exports"].items():
                 if isinstance(info, dict) and "metric" in info:
                     m = info["metric"]
-                    console.print(f"  {name}: {m['name']} torch {m['torch']:.4f} -> onnx {m['onnx']:.4f}, "
-                                  f"agreement {info['agreement']:.2%}, {info['size_mb']['onnx']} MB, "
-                                  f"gate {'passed' if info['gate']['passed'] else 'FAILED (forced)'}")
+                    console.print(
+                        f"  {name}: {m['name']} torch {m['torch']:.4f} -> onnx {m['onnx']:.4f}, "
+                        f"agreement {info['agreement']:.2%}, {info['size_mb']['onnx']} MB, "
+                        f"gate {'passed' if info['gate']['passed'] else 'FAILED (forced)'}"
+                    )
         results: dict[str, dict[str, Any]] = {}
         for backend in backends:
             console.print(f"timing {backend} ...")
-            spec = {"kind": backend, "artifact": str(artifact), "exports": exports,
-                    "texts_file": str(workdir / "texts.json"), "latency_calls": args.latency_calls,
-                    "rounds": args.rounds}
+            spec = {
+                "kind": backend,
+                "artifact": str(artifact),
+                "exports": exports,
+                "texts_file": str(workdir / "texts.json"),
+                "latency_calls": args.latency_calls,
+                "rounds": args.rounds,
+            }
             results[backend] = run_worker(script, backend, spec, workdir / "logs", verbose=args.verbose, timeout=1800)
             r = results[backend]
-            console.print(f"  p50 {r['latency_p50_ms']} ms, {r['throughput']} samples/s (list), "
-                          f"{r['throughput_chunked']} (chunked), peak RSS {r['peak_rss_mb']} MB; other processes "
-                          f"{fmt(r.get('other_processes_cores'), '.2f')} cores")
+            console.print(
+                f"  p50 {r['latency_p50_ms']} ms, {r['throughput']} samples/s (list), "
+                f"{r['throughput_chunked']} (chunked), peak RSS {r['peak_rss_mb']} MB; other processes "
+                f"{fmt(r.get('other_processes_cores'), '.2f')} cores"
+            )
             if note := busy_note(r):
                 console.print(f"  [yellow]warning:[/] {note}")
     except WorkerError as exc:
@@ -329,23 +411,43 @@ def main() -> None:
             report["best_backend_with_99pct_agreement"] = best_ok
             report["best_throughput_ratio_with_99pct_agreement"] = results[best_ok]["throughput_ratio"]
 
-    table = Table("contender", "p50 ms", "p95 ms", "batch 32 samples/s", "vs pipeline", "32-text calls samples/s",
-                  "vs pipeline", "agreement", "peak RSS MB",
-                  title=f"{artifact.name}: {len(texts)} texts, batch 1 latency ({args.latency_calls} calls) and batch "
-                        f"{BATCH} throughput (best of {args.rounds})")
+    table = Table(
+        "contender",
+        "p50 ms",
+        "p95 ms",
+        "batch 32 samples/s",
+        "vs pipeline",
+        "32-text calls samples/s",
+        "vs pipeline",
+        "agreement",
+        "peak RSS MB",
+        title=f"{artifact.name}: {len(texts)} texts, batch 1 latency ({args.latency_calls} calls) and batch "
+        f"{BATCH} throughput (best of {args.rounds})",
+    )
     for name, r in results.items():
         label = name + (f" ({r['dtype']})" if name == "pipeline" and r.get("dtype") else "")
-        table.add_row(label, fmt(r["latency_p50_ms"]), fmt(r["latency_p95_ms"]), fmt(r["throughput"]),
-                      f"{r['throughput_ratio']:.2f}x" if base else "-", fmt(r["throughput_chunked"]),
-                      f"{r['throughput_chunked_ratio']:.2f}x" if base else "-",
-                      f"{r['agreement']:.2%}", str(r["peak_rss_mb"]))
-    table.caption = (f"agreement: same argmax label as {REFERENCE}; batch 32 = the whole list in one call with batch "
-                     "size 32 (tunelab groups texts by length); 32-text calls = input order, same batches for all; "
-                     f"{results[REFERENCE]['threads']} threads")
+        table.add_row(
+            label,
+            fmt(r["latency_p50_ms"]),
+            fmt(r["latency_p95_ms"]),
+            fmt(r["throughput"]),
+            f"{r['throughput_ratio']:.2f}x" if base else "-",
+            fmt(r["throughput_chunked"]),
+            f"{r['throughput_chunked_ratio']:.2f}x" if base else "-",
+            f"{r['agreement']:.2%}",
+            str(r["peak_rss_mb"]),
+        )
+    table.caption = (
+        f"agreement: same argmax label as {REFERENCE}; batch 32 = the whole list in one call with batch "
+        "size 32 (tunelab groups texts by length); 32-text calls = input order, same batches for all; "
+        f"{results[REFERENCE]['threads']} threads"
+    )
     console.print(table)
     if base:
-        console.print(f"best backend: {best}, {report['best_throughput_ratio']:.2f}x the pipeline's batch-32 throughput, "
-                      f"agreement {report['agreement']:.2%}")
+        console.print(
+            f"best backend: {best}, {report['best_throughput_ratio']:.2f}x the pipeline's batch-32 throughput, "
+            f"agreement {report['agreement']:.2%}"
+        )
     for r in results.values():
         r.pop("predictions", None)
     report["backends"] = results

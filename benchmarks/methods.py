@@ -25,10 +25,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS: dict[str, list[str]] = {
     "full": ["training.learning_rate=2e-4"],
     "frozen": ["training.learning_rate=3e-3"],
-    "lora": ["training.learning_rate=1e-3", "method.r=16", "method.alpha=32",
-             "method.target_modules=[query,key,value,dense]"],
-    "adalora": ["training.learning_rate=1e-3", "method.init_r=16", "method.target_r=8",
-                "method.target_modules=[query,key,value,dense]"],
+    "lora": [
+        "training.learning_rate=1e-3",
+        "method.r=16",
+        "method.alpha=32",
+        "method.target_modules=[query,key,value,dense]",
+    ],
+    "adalora": [
+        "training.learning_rate=1e-3",
+        "method.init_r=16",
+        "method.target_r=8",
+        "method.target_modules=[query,key,value,dense]",
+    ],
     "ia3": ["training.learning_rate=5e-3"],
     "prefix_tuning": ["training.learning_rate=1e-2"],
     "prompt_tuning": ["training.learning_rate=3e-2"],
@@ -39,9 +47,22 @@ SETTINGS: dict[str, list[str]] = {
 
 def run(method: str, config: Path, epochs: float, out: Path, console: Console) -> dict:
     target = out / method
-    command = [sys.executable, "-m", "tunelab.cli.app", "train", str(config), "-o", str(target), "--overwrite",
-               "--set", f"method.name={method}", "--set", f"training.epochs={epochs}",
-               "--set", "training.early_stopping.patience=null"]
+    command = [
+        sys.executable,
+        "-m",
+        "tunelab.cli.app",
+        "train",
+        str(config),
+        "-o",
+        str(target),
+        "--overwrite",
+        "--set",
+        f"method.name={method}",
+        "--set",
+        f"training.epochs={epochs}",
+        "--set",
+        "training.early_stopping.patience=null",
+    ]
     for item in SETTINGS[method]:
         command += ["--set", item]
     started = time.perf_counter()
@@ -77,15 +98,29 @@ def main() -> None:
         console.print(f"training {method} ...")
         rows.append(run(method, args.config, args.epochs, args.out, console))
         console.print(rows[-1])
-    table = Table("method", "dev accuracy", "trainable params", "share", "weights MB", "samples/s", "peak RSS MB",
-                  title=f"{args.config.name}, {args.epochs:g} epochs")
+    table = Table(
+        "method",
+        "dev accuracy",
+        "trainable params",
+        "share",
+        "weights MB",
+        "samples/s",
+        "peak RSS MB",
+        title=f"{args.config.name}, {args.epochs:g} epochs",
+    )
     for r in rows:
         if "error" in r:
             table.add_row(r["method"], "failed", "", "", "", "", "")
             continue
-        table.add_row(r["method"], f"{r['dev_accuracy']:.4f}", f"{r['trainable_parameters']:,}",
-                      f"{100 * r['trainable_share']:.2f}%", f"{r['weights_mb']:.2f}", f"{r['samples_per_second']:.1f}",
-                      f"{r['peak_rss_mb']}")
+        table.add_row(
+            r["method"],
+            f"{r['dev_accuracy']:.4f}",
+            f"{r['trainable_parameters']:,}",
+            f"{100 * r['trainable_share']:.2f}%",
+            f"{r['weights_mb']:.2f}",
+            f"{r['samples_per_second']:.1f}",
+            f"{r['peak_rss_mb']}",
+        )
     console.print(table)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -22,14 +22,13 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer
 
-from tunelab.config import TrainingConfig
-from tunelab.tasks.text_classification.config import TextClassificationConfig
-from tunelab.tasks.token_classification.config import TokenClassificationConfig
-from tunelab.config import ModelConfig
+from tunelab.config import ModelConfig, TrainingConfig
 from tunelab.data.example import Example
-from tunelab.tasks.token_classification.readers import read_ner_file
 from tunelab.models import resolve_model
+from tunelab.tasks.text_classification.config import TextClassificationConfig
 from tunelab.tasks.text_classification.task import TextClassificationTask
+from tunelab.tasks.token_classification.config import TokenClassificationConfig
+from tunelab.tasks.token_classification.readers import read_ner_file
 from tunelab.tasks.token_classification.task import TokenClassificationTask
 from tunelab.training.loop import Trainer
 
@@ -42,8 +41,15 @@ def run(task, examples, tokenizer, resolved, training: TrainingConfig) -> dict:
     model = task.build_model(resolved, ModelConfig())
     with tempfile.TemporaryDirectory() as workdir:
         trainer = Trainer(
-            model=model, task=task, loss_fn=task.loss_fn(examples), train_set=encoded, dev_set=None,
-            collator=task.collator(tokenizer.pad_token_id), config=training, workdir=Path(workdir), callbacks=[],
+            model=model,
+            task=task,
+            loss_fn=task.loss_fn(examples),
+            train_set=encoded,
+            dev_set=None,
+            collator=task.collator(tokenizer.pad_token_id),
+            config=training,
+            workdir=Path(workdir),
+            callbacks=[],
         )
         started = time.perf_counter()
         state = trainer.fit()
@@ -71,14 +77,24 @@ def main() -> None:
     ner_examples = read_ner_file(args.data_dir / "wnut17" / "train.conll").examples
     ner_examples = [ex for ex in ner_examples if ex.tokens][: args.samples]
     # the same sentences as classification input; the label only has to exist
-    cls_examples = [Example(" ".join(ex.tokens), label=("has_entity" if ex.entities() else "none")) for ex in ner_examples]
+    cls_examples = [
+        Example(" ".join(ex.tokens), label=("has_entity" if ex.entities() else "none")) for ex in ner_examples
+    ]
     resolved = resolve_model(args.model)
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     training = TrainingConfig(epochs=1, batch_size=32, tensorboard=False, early_stopping={"patience": None})
     results: dict[str, dict] = {}
     runs = (
-        ("text_classification", TextClassificationTask.from_examples(TextClassificationConfig(), cls_examples), cls_examples),
-        ("token_classification", TokenClassificationTask.from_examples(TokenClassificationConfig(), ner_examples), ner_examples),
+        (
+            "text_classification",
+            TextClassificationTask.from_examples(TextClassificationConfig(), cls_examples),
+            cls_examples,
+        ),
+        (
+            "token_classification",
+            TokenClassificationTask.from_examples(TokenClassificationConfig(), ner_examples),
+            ner_examples,
+        ),
     )
     # Alternate the two, `--repeat` times, and keep each one's best run: the first run in a
     # process also pays one-time kernel set-up, which would otherwise favour whichever goes second.
@@ -92,8 +108,12 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"NER / classification tokens per second: {ratio:.3f}   peak RSS {peak_mb:.0f} MB")
     if args.json:
-        args.json.write_text(json.dumps({"results": results, "ratio_ner_vs_classification": ratio,
-                                         "peak_rss_mb": round(peak_mb)}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {"results": results, "ratio_ner_vs_classification": ratio, "peak_rss_mb": round(peak_mb)}, indent=2
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -76,12 +76,13 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-serve-{name}-{port}.log"
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TUNELAB_")}  # no API keys: no auth
         env.update(TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
         self.log_file = self.log.open("w")
-        self.process = subprocess.Popen(self.command, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            self.command, env=env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -132,13 +133,17 @@ async def send_load(url: str, texts: list[str], requests: int, concurrency: int,
         timed_out = False
         try:
             await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(concurrency))), time_limit)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             timed_out = True
         elapsed = time.perf_counter() - started
     return {
-        "requests": len(latencies), "errors": errors, "timed_out": timed_out, "seconds": round(elapsed, 2),
+        "requests": len(latencies),
+        "errors": errors,
+        "timed_out": timed_out,
+        "seconds": round(elapsed, 2),
         "requests_per_second": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(quantile(latencies, 0.50) * 1000, 1), "p99_ms": round(quantile(latencies, 0.99) * 1000, 1),
+        "p50_ms": round(quantile(latencies, 0.50) * 1000, 1),
+        "p99_ms": round(quantile(latencies, 0.99) * 1000, 1),
     }
 
 
@@ -156,8 +161,15 @@ def measure(server: Server, texts: list[str], args, deadline: float) -> dict:
         tunelab = server.name == "tunelab"
         calls = batch_totals(server.url) if tunelab else (0.0, 0.0)
         server_cpu, client_cpu = cpu_seconds(server.process.pid), time.process_time()
-        result = asyncio.run(send_load(server.url, texts[warmup:] or texts, args.requests, args.concurrency,
-                                       max(1.0, deadline - time.monotonic())))
+        result = asyncio.run(
+            send_load(
+                server.url,
+                texts[warmup:] or texts,
+                args.requests,
+                args.concurrency,
+                max(1.0, deadline - time.monotonic()),
+            )
+        )
         done = max(result["requests"], 1)
         # CPU per request does not depend on what else runs on the machine, unlike requests/s
         result["server_cpu_ms_per_request"] = round((cpu_seconds(server.process.pid) - server_cpu) * 1000 / done, 2)
@@ -166,10 +178,13 @@ def measure(server: Server, texts: list[str], args, deadline: float) -> dict:
             count, texts_done = (after - before for after, before in zip(batch_totals(server.url), calls))
             result.update(model_calls=int(count), mean_batch_size=round(texts_done / max(count, 1), 2))
         result["load_average_1m"] = round(os.getloadavg()[0], 2)
-    print(f"{server.name:>9}: {result['requests_per_second']:8.1f} req/s   p50 {result['p50_ms']:7.1f} ms   "
-          f"p99 {result['p99_ms']:7.1f} ms   server CPU {result['server_cpu_ms_per_request']:5.1f} ms/request   "
-          f"({result['requests']} ok, {result['errors']} errors"
-          f"{', TIMED OUT' if result['timed_out'] else ''})", flush=True)
+    print(
+        f"{server.name:>9}: {result['requests_per_second']:8.1f} req/s   p50 {result['p50_ms']:7.1f} ms   "
+        f"p99 {result['p99_ms']:7.1f} ms   server CPU {result['server_cpu_ms_per_request']:5.1f} ms/request   "
+        f"({result['requests']} ok, {result['errors']} errors"
+        f"{', TIMED OUT' if result['timed_out'] else ''})",
+        flush=True,
+    )
     return result
 
 
@@ -221,29 +236,63 @@ def main() -> None:
     deadline = time.monotonic() + args.time_limit
     texts = read_texts(args.texts)
     port = free_port()
-    command = [sys.executable, "-m", "tunelab.cli.app", "serve", args.artifact, "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning", "--max-batch-size", str(args.max_batch_size),
-               "--max-wait-ms", str(args.max_wait_ms)] + (["--backend", args.backend] if args.backend else []) \
-        + (["--threads", str(args.threads)] if args.threads else []) \
-        + (["--dtype", args.dtype] if args.dtype else []) \
+    command = (
+        [
+            sys.executable,
+            "-m",
+            "tunelab.cli.app",
+            "serve",
+            args.artifact,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--max-batch-size",
+            str(args.max_batch_size),
+            "--max-wait-ms",
+            str(args.max_wait_ms),
+        ]
+        + (["--backend", args.backend] if args.backend else [])
+        + (["--threads", str(args.threads)] if args.threads else [])
+        + (["--dtype", args.dtype] if args.dtype else [])
         + (["--parallel-batches", str(args.parallel_batches)] if args.parallel_batches else [])
-    print(f"{args.requests} requests of 1 text, concurrency {args.concurrency}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f} before start", flush=True)
-    results = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                          if not k.startswith("serve") and k != "port"}}
+    )
+    print(
+        f"{args.requests} requests of 1 text, concurrency {args.concurrency}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} before start",
+        flush=True,
+    )
+    results = {
+        "config": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if not k.startswith("serve") and k != "port"
+        }
+    }
     results["tunelab"] = measure(Server("tunelab", command, port, args.startup_timeout), texts, args, deadline)
     if not args.skip_baseline:
         port = free_port()
-        baseline = [sys.executable, str(Path(__file__).resolve()), "--serve-baseline",
-                    args.baseline_artifact or args.artifact, "--port", str(port)]
+        baseline = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve-baseline",
+            args.baseline_artifact or args.artifact,
+            "--port",
+            str(port),
+        ]
         results["baseline"] = measure(Server("baseline", baseline, port, args.startup_timeout), texts, args, deadline)
         ratio = results["tunelab"]["requests_per_second"] / max(results["baseline"]["requests_per_second"], 1e-9)
         results["ratio"] = round(ratio, 2)
         cpu_ratio = results["baseline"]["server_cpu_ms_per_request"] / max(
-            results["tunelab"]["server_cpu_ms_per_request"], 1e-9)
+            results["tunelab"]["server_cpu_ms_per_request"], 1e-9
+        )
         results["cpu_efficiency_ratio"] = round(cpu_ratio, 2)
-        print(f"    ratio: {ratio:.2f}x requests/s, {cpu_ratio:.2f}x less server CPU per request "
-              "(tunelab vs baseline)", flush=True)
+        print(
+            f"    ratio: {ratio:.2f}x requests/s, {cpu_ratio:.2f}x less server CPU per request (tunelab vs baseline)",
+            flush=True,
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -57,14 +57,28 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, add_common_arguments, WorkerError, busy_note, fmt, machine_info, matmul_peak, run_worker, write_result  # noqa: E402
+from _common import (  # noqa: E402
+    ROOT,
+    WorkerError,
+    add_common_arguments,
+    busy_note,
+    fmt,
+    machine_info,
+    matmul_peak,
+    run_worker,
+    write_result,
+)
 
 CONTENDERS = ("tunelab", "trainer_dynamic", "trainer_max128")
 # Not run by default: the Trainer with dynamic padding and bf16 autocast (bf16=True), to show how
 # much of the difference is precision alone.
 OPTIONAL = ("trainer_dynamic_bf16",)
-LABELS = {"tunelab": "tunelab", "trainer_dynamic": "HF Trainer dynamic", "trainer_max128": "HF Trainer max-128",
-          "trainer_dynamic_bf16": "HF Trainer dynamic"}
+LABELS = {
+    "tunelab": "tunelab",
+    "trainer_dynamic": "HF Trainer dynamic",
+    "trainer_max128": "HF Trainer max-128",
+    "trainer_dynamic_bf16": "HF Trainer dynamic",
+}
 TASKS = {"classification": "text_classification", "ner": "token_classification"}
 METRIC = {"classification": "accuracy", "ner": "f1"}
 MAX_LENGTH = 128
@@ -100,9 +114,15 @@ def prepare_classification(args, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "train.tsv").write_text("\n".join([train[0], *train_rows]) + "\n", encoding="utf-8")
     (out / "dev.tsv").write_text("\n".join([train[0], *dev_rows]) + "\n", encoding="utf-8")
-    return {"dataset": "SST-2", "source": str(folder), "train_file": str(out / "train.tsv"),
-            "dev_file": str(out / "dev.tsv"), "train_samples": len(train_rows), "train_available": len(train) - 1,
-            "dev_samples": len(dev_rows)}
+    return {
+        "dataset": "SST-2",
+        "source": str(folder),
+        "train_file": str(out / "train.tsv"),
+        "dev_file": str(out / "dev.tsv"),
+        "train_samples": len(train_rows),
+        "train_available": len(train) - 1,
+        "dev_samples": len(dev_rows),
+    }
 
 
 def _conll_blocks(path: Path) -> list[str]:
@@ -121,9 +141,15 @@ def prepare_ner(args, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "train.conll").write_text("\n\n".join(train_rows) + "\n", encoding="utf-8")
     (out / "dev.conll").write_text("\n\n".join(dev_rows) + "\n", encoding="utf-8")
-    return {"dataset": "WNUT-17", "source": str(folder), "train_file": str(out / "train.conll"),
-            "dev_file": str(out / "dev.conll"), "train_samples": len(train_rows), "train_available": len(train),
-            "dev_samples": len(dev_rows)}
+    return {
+        "dataset": "WNUT-17",
+        "source": str(folder),
+        "train_file": str(out / "train.conll"),
+        "dev_file": str(out / "dev.conll"),
+        "train_samples": len(train_rows),
+        "train_available": len(train),
+        "dev_samples": len(dev_rows),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,8 +170,13 @@ class TokenCounter:
         self.padded_tokens += int(attention_mask.numel())
 
     def as_dict(self) -> dict[str, int]:
-        return dict(batches=self.batches, samples=self.samples, real_tokens=self.real_tokens,
-                    padded_tokens=self.padded_tokens, sum_sq_length=self.sum_sq_length)
+        return dict(
+            batches=self.batches,
+            samples=self.samples,
+            real_tokens=self.real_tokens,
+            padded_tokens=self.padded_tokens,
+            sum_sq_length=self.sum_sq_length,
+        )
 
 
 def flop_parameters(model, token_level: bool) -> dict[str, int]:
@@ -161,9 +192,16 @@ def flop_parameters(model, token_level: bool) -> dict[str, int]:
         embedding = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters())
         encoder = sum(p.numel() for p in base.parameters()) - embedding
     head = total - embedding - encoder  # pooler + classifier (sequence), classifier (token)
-    return {"total": total, "embedding": embedding, "encoder": encoder, "head": head,
-            "per_token": encoder + (head if token_level else 0), "per_sequence": 0 if token_level else head,
-            "layers": int(model.config.num_hidden_layers), "hidden": int(model.config.hidden_size)}
+    return {
+        "total": total,
+        "embedding": embedding,
+        "encoder": encoder,
+        "head": head,
+        "per_token": encoder + (head if token_level else 0),
+        "per_sequence": 0 if token_level else head,
+        "layers": int(model.config.num_hidden_layers),
+        "hidden": int(model.config.hidden_size),
+    }
 
 
 def read_split(task: str, path: str) -> list:
@@ -177,7 +215,11 @@ def read_split(task: str, path: str) -> list:
 
 
 def score(task: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    keys = ("accuracy", "macro_f1") if task == "classification" else ("f1", "precision", "recall", "macro_f1", "token_accuracy")
+    keys = (
+        ("accuracy", "macro_f1")
+        if task == "classification"
+        else ("f1", "precision", "recall", "macro_f1", "token_accuracy")
+    )
     return {k: metrics[k] for k in keys if k in metrics}
 
 
@@ -237,8 +279,9 @@ def worker_tunelab(spec: dict[str, Any]) -> dict[str, Any]:
     config = load_config(None, overrides)
     clock = Clock()
     try:
-        result = workflow.train(config, output_dir=output, overwrite=True, console=Console(stderr=True),
-                                callbacks=[clock])
+        result = workflow.train(
+            config, output_dir=output, overwrite=True, console=Console(stderr=True), callbacks=[clock]
+        )
     finally:
         PaddingCollator.__call__ = padding_call  # type: ignore[method-assign]
     seconds = clock.ended - clock.started
@@ -251,27 +294,49 @@ def worker_tunelab(spec: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(output, ignore_errors=True)
     counts = counter.as_dict()
     if not counts["samples"]:
-        raise RuntimeError("the token-counting hook saw no training batch: the task's collator is no longer a "
-                           "tunelab.data.batching.PaddingCollator; update worker_tunelab")
+        raise RuntimeError(
+            "the token-counting hook saw no training batch: the task's collator is no longer a "
+            "tunelab.data.batching.PaddingCollator; update worker_tunelab"
+        )
     if counts["samples"] != clock.samples_seen:
-        print(f"note: counted {counts['samples']} samples in batches, the trainer reports {clock.samples_seen}",
-              file=sys.stderr)
-    return {"contender": "tunelab", "seed": spec["seed"], "seconds": seconds, "steps": clock.steps,
-            "samples_seen": clock.samples_seen, **counts, "params": params, "threads": threads,
-            "precision": clock.precision, "tunelab_reported_seconds": result.meta["training"]["seconds"],
-            "metrics": score(task, metrics)}
+        print(
+            f"note: counted {counts['samples']} samples in batches, the trainer reports {clock.samples_seen}",
+            file=sys.stderr,
+        )
+    return {
+        "contender": "tunelab",
+        "seed": spec["seed"],
+        "seconds": seconds,
+        "steps": clock.steps,
+        "samples_seen": clock.samples_seen,
+        **counts,
+        "params": params,
+        "threads": threads,
+        "precision": clock.precision,
+        "tunelab_reported_seconds": result.meta["training"]["seconds"],
+        "metrics": score(task, metrics),
+    }
 
 
 def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> dict[str, Any]:
     import torch
     import transformers
-    from transformers import (AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer,
-                              DataCollatorForTokenClassification, DataCollatorWithPadding, Trainer, TrainerCallback,
-                              TrainingArguments, default_data_collator, set_seed)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+        default_data_collator,
+        set_seed,
+    )
 
+    from tunelab.inference.predictor import Predictor, TorchBackend
     from tunelab.tasks.text_classification.config import TextClassificationConfig
     from tunelab.tasks.token_classification.config import TokenClassificationConfig
-    from tunelab.inference.predictor import Predictor, TorchBackend
 
     task = spec["task"]
     max128 = padding == "max_length"
@@ -284,7 +349,7 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
         labels_task = TextClassificationTask.from_examples(TextClassificationConfig(), examples)
         targets = labels_task.targets(examples)
         encoded = tokenizer([ex.text for ex in examples], truncation=True, **pad)
-        features = [{**{k: encoded[k][i] for k in encoded.keys()}, "labels": int(targets[i])} for i in range(len(examples))]
+        features = [{**{k: encoded[k][i] for k in encoded}, "labels": int(targets[i])} for i in range(len(examples))]
         collator = default_data_collator if max128 else DataCollatorWithPadding(tokenizer)
         model_class = AutoModelForSequenceClassification
     else:
@@ -301,7 +366,7 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
             for word in encoded.word_ids(i):
                 tags.append(-100 if word is None or word == previous else labels_task.tag2id[seq.tags[word]])
                 previous = word
-            features.append({**{k: encoded[k][i] for k in encoded.keys()}, "labels": tags})
+            features.append({**{k: encoded[k][i] for k in encoded}, "labels": tags})
         collator = default_data_collator if max128 else DataCollatorForTokenClassification(tokenizer)
         model_class = AutoModelForTokenClassification
 
@@ -322,8 +387,11 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
 
     set_seed(spec["seed"])  # the new head's initial weights, as tunelab seeds them
     model = model_class.from_pretrained(
-        spec["model_path"], num_labels=len(labels_task.labels), id2label=dict(enumerate(labels_task.labels)),
-        label2id={label: i for i, label in enumerate(labels_task.labels)})
+        spec["model_path"],
+        num_labels=len(labels_task.labels),
+        id2label=dict(enumerate(labels_task.labels)),
+        label2id={label: i for i, label in enumerate(labels_task.labels)},
+    )
     params = flop_parameters(model, token_level=task == "ner")
     steps_per_epoch = math.ceil(len(features) / spec["batch_size"])
     total_steps = max(1, math.ceil(steps_per_epoch * spec["epochs"]))
@@ -344,19 +412,37 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
         report_to=[],
     )
     clock = Clock()
-    trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=counting_collator,
-                      processing_class=tokenizer, callbacks=[clock])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=features,
+        data_collator=counting_collator,
+        processing_class=tokenizer,
+        callbacks=[clock],
+    )
     trainer.train()
     seconds = clock.ended - clock.started
     threads = torch.get_num_threads()
     # Scored exactly as tunelab scores its own model: the same Predictor, encoding and metric code, fp32.
-    predictor = Predictor(TorchBackend(trainer.model.float(), device="cpu"), tokenizer, labels_task,
-                          {"model": {"max_length": MAX_LENGTH}})
+    predictor = Predictor(
+        TorchBackend(trainer.model.float(), device="cpu"), tokenizer, labels_task, {"model": {"max_length": MAX_LENGTH}}
+    )
     metrics = predictor.evaluate(read_split(task, spec["dev_file"]))
-    return {"contender": spec["kind"], "seed": spec["seed"], "seconds": seconds,
-            "steps": clock.steps, "samples_seen": counter.samples, **counter.as_dict(), "params": params,
-            "threads": threads, "precision": "bf16" if bf16 else "fp32", "optim": str(args.optim), "warmup_steps": args.warmup_steps,
-            "transformers": transformers.__version__, "metrics": score(task, metrics)}
+    return {
+        "contender": spec["kind"],
+        "seed": spec["seed"],
+        "seconds": seconds,
+        "steps": clock.steps,
+        "samples_seen": counter.samples,
+        **counter.as_dict(),
+        "params": params,
+        "threads": threads,
+        "precision": "bf16" if bf16 else "fp32",
+        "optim": str(args.optim),
+        "warmup_steps": args.warmup_steps,
+        "transformers": transformers.__version__,
+        "metrics": score(task, metrics),
+    }
 
 
 def worker_main(name: str, spec_path: Path, result_path: Path) -> None:
@@ -382,8 +468,11 @@ def worker_main(name: str, spec_path: Path, result_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 def useful_flops(run: dict[str, Any]) -> float:
     p = run["params"]
-    return (6.0 * p["per_token"] * run["real_tokens"] + 12.0 * p["layers"] * p["hidden"] * run["sum_sq_length"]
-            + 6.0 * p["per_sequence"] * run["samples"])
+    return (
+        6.0 * p["per_token"] * run["real_tokens"]
+        + 12.0 * p["layers"] * p["hidden"] * run["sum_sq_length"]
+        + 6.0 * p["per_sequence"] * run["samples"]
+    )
 
 
 def aggregate(runs: list[dict[str, Any]], metric: str, peak: dict[str, Any]) -> dict[str, Any]:
@@ -437,44 +526,71 @@ def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def print_task(console, task: str, info: dict[str, Any], results: dict[str, Any], ratios: dict[str, Any],
-               args, peak: dict[str, Any]) -> None:
+def print_task(
+    console,
+    task: str,
+    info: dict[str, Any],
+    results: dict[str, Any],
+    ratios: dict[str, Any],
+    args,
+    peak: dict[str, Any],
+) -> None:
     from rich.table import Table
 
     metric = METRIC[task]
     name = "dev accuracy" if metric == "accuracy" else "dev entity F1"
-    table = Table("contender", "samples/s", "tokens/s", "padding", "useful GFLOP/s", "of bf16 peak", "peak RSS MB",
-                  name, "train s", "ratio",
-                  title=f"{info['dataset']}: {info['train_samples']} train samples x {args.epochs:g} epoch(s), batch "
-                        f"{args.batch_size}, lr {args.learning_rate:g}, seed(s) {args.seeds}; dev {info['dev_samples']}")
+    table = Table(
+        "contender",
+        "samples/s",
+        "tokens/s",
+        "padding",
+        "useful GFLOP/s",
+        "of bf16 peak",
+        "peak RSS MB",
+        name,
+        "train s",
+        "ratio",
+        title=f"{info['dataset']}: {info['train_samples']} train samples x {args.epochs:g} epoch(s), batch "
+        f"{args.batch_size}, lr {args.learning_rate:g}, seed(s) {args.seeds}; dev {info['dev_samples']}",
+    )
     base = results.get("tunelab")
     for contender in CONTENDERS + OPTIONAL:
         r = results.get(contender)
         if r is None:
             continue
         ratio = base["samples_per_second"] / r["samples_per_second"] if base else None
-        table.add_row(LABELS[contender] + (f" ({r['precision']})" if r.get("precision") else ""),
-                      fmt(r["samples_per_second"]), fmt(r["tokens_per_second"], ",.0f"),
-                      fmt(100 * r["padding_share"], ".1f") + "%", fmt(r["useful_gflops_per_second"]),
-                      fmt(100 * r["share_of_bf16_peak"], ".1f") + "%" if r["share_of_bf16_peak"] is not None else "-",
-                      str(r["peak_rss_mb"]), fmt(100 * r["dev_metric"], ".2f"), fmt(r["seconds"]),
-                      "" if contender == "tunelab" else f"{ratio:.2f}x")
-    table.caption = (f"peak matmul ({peak.get('threads')} threads): bf16 {fmt(peak.get('bf16_gflops'))} GFLOP/s, "
-                     f"fp32 {fmt(peak.get('fp32_gflops'))} GFLOP/s; dev metric in fp32 for all; "
-                     "ratio = tunelab samples/s / contender's")
+        table.add_row(
+            LABELS[contender] + (f" ({r['precision']})" if r.get("precision") else ""),
+            fmt(r["samples_per_second"]),
+            fmt(r["tokens_per_second"], ",.0f"),
+            fmt(100 * r["padding_share"], ".1f") + "%",
+            fmt(r["useful_gflops_per_second"]),
+            fmt(100 * r["share_of_bf16_peak"], ".1f") + "%" if r["share_of_bf16_peak"] is not None else "-",
+            str(r["peak_rss_mb"]),
+            fmt(100 * r["dev_metric"], ".2f"),
+            fmt(r["seconds"]),
+            "" if contender == "tunelab" else f"{ratio:.2f}x",
+        )
+    table.caption = (
+        f"peak matmul ({peak.get('threads')} threads): bf16 {fmt(peak.get('bf16_gflops'))} GFLOP/s, "
+        f"fp32 {fmt(peak.get('fp32_gflops'))} GFLOP/s; dev metric in fp32 for all; "
+        "ratio = tunelab samples/s / contender's"
+    )
     console.print(table)
     parts = []
     for name_ in ("max128", "dynamic", "dynamic_bf16"):
         if f"ratio_vs_trainer_{name_}" in ratios:
-            parts.append(f"vs Trainer {name_}: {ratios[f'ratio_vs_trainer_{name_}']:.2f}x faster, "
-                         f"{ratios[f'accuracy_delta_vs_trainer_{name_}']:+.2f} points")
+            parts.append(
+                f"vs Trainer {name_}: {ratios[f'ratio_vs_trainer_{name_}']:.2f}x faster, "
+                f"{ratios[f'accuracy_delta_vs_trainer_{name_}']:+.2f} points"
+            )
     if parts:
         console.print(f"tunelab {task}: " + "; ".join(parts))
 
 
 def expected_seconds(args, samples: dict[str, int]) -> float:
     total = 0.0
-    for task, n in samples.items():
+    for n in samples.values():
         for contender in args.contenders:
             total += len(args.seed_list) * (n * args.epochs / EXPECTED_RATE[contender] + OVERHEAD_SECONDS)
     return total + 15.0
@@ -482,28 +598,49 @@ def expected_seconds(args, samples: dict[str, int]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=["classification", "ner", "both"], default="classification",
-                        help="classification: SST-2; ner: WNUT-17; both (default: %(default)s)")
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data",
-                        help="folder holding sst2/ (default: ../shared/data)")
-    parser.add_argument("--ner-dir", type=Path, default=ROOT / "data" / "wnut17",
-                        help="folder holding WNUT-17 train.conll/dev.conll (default: the copy shipped in data/wnut17)")
-    parser.add_argument("--train-samples", type=int, default=4000,
-                        help="seeded random subset of the training data (capped at its size; default: %(default)s)")
+    parser.add_argument(
+        "--task",
+        choices=["classification", "ner", "both"],
+        default="classification",
+        help="classification: SST-2; ner: WNUT-17; both (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=ROOT.parent / "shared" / "data",
+        help="folder holding sst2/ (default: ../shared/data)",
+    )
+    parser.add_argument(
+        "--ner-dir",
+        type=Path,
+        default=ROOT / "data" / "wnut17",
+        help="folder holding WNUT-17 train.conll/dev.conll (default: the copy shipped in data/wnut17)",
+    )
+    parser.add_argument(
+        "--train-samples",
+        type=int,
+        default=4000,
+        help="seeded random subset of the training data (capped at its size; default: %(default)s)",
+    )
     parser.add_argument("--dev-samples", type=int, default=None, help="seeded subset of the dev data (default: all)")
     parser.add_argument("--epochs", type=float, default=1.0, help="epochs over the subset (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", "--lr", type=float, default=1e-4, help="default: tunelab's default, 1e-4")
     parser.add_argument("--warmup-ratio", type=float, default=0.06, help="linear warmup share (default: %(default)s)")
     parser.add_argument("--weight-decay", type=float, default=0.01, help="default: tunelab's default, 0.01")
-    parser.add_argument("--seeds", default="42",
-                        help="training seeds, comma-separated; every contender runs once per seed, speed is summed "
-                             "and the dev metric averaged (default: %(default)s)")
+    parser.add_argument(
+        "--seeds",
+        default="42",
+        help="training seeds, comma-separated; every contender runs once per seed, speed is summed "
+        "and the dev metric averaged (default: %(default)s)",
+    )
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the train/dev subsets (default: %(default)s)")
     parser.add_argument("--model", default="minilm", help="tunelab model name or local directory (default: minilm)")
-    parser.add_argument("--contenders", default=",".join(CONTENDERS),
-                        help=f"comma-separated, run in this order; from {', '.join(CONTENDERS + OPTIONAL)} "
-                             "(default: the first three)")
+    parser.add_argument(
+        "--contenders",
+        default=",".join(CONTENDERS),
+        help=f"comma-separated, run in this order; from {', '.join(CONTENDERS + OPTIONAL)} (default: the first three)",
+    )
     parser.add_argument("--peak-seconds", type=float, default=2.0, help="seconds per dtype for the matmul peak")
     parser.add_argument("--workdir", type=Path, help="keep data subsets, logs (and with --keep, artifacts) here")
     parser.add_argument("--keep", action="store_true", help="keep tunelab's artifacts in the work directory")
@@ -537,26 +674,48 @@ def main() -> None:
     expected = expected_seconds(args, {t: infos[t]["train_samples"] for t in tasks})
     console.print(
         f"model {resolved.name} ({resolved.path}); contenders {', '.join(args.contenders)}; seeds {args.seed_list}; "
-        + "; ".join(f"{t}: {infos[t]['train_samples']} train / {infos[t]['dev_samples']} dev" for t in tasks))
-    console.print(f"expected time on the 2-core development machine: about {expected / 60:.1f} min "
-                  f"(HF max-128 ~{EXPECTED_RATE['trainer_max128']:.0f} samples/s, dynamic "
-                  f"~{EXPECTED_RATE['trainer_dynamic']:.0f}, tunelab ~{EXPECTED_RATE['tunelab']:.0f}, plus "
-                  f"~{OVERHEAD_SECONDS:.0f} s per contender run); load average now {machine_info()['load_average_1m']}")
+        + "; ".join(f"{t}: {infos[t]['train_samples']} train / {infos[t]['dev_samples']} dev" for t in tasks)
+    )
+    console.print(
+        f"expected time on the 2-core development machine: about {expected / 60:.1f} min "
+        f"(HF max-128 ~{EXPECTED_RATE['trainer_max128']:.0f} samples/s, dynamic "
+        f"~{EXPECTED_RATE['trainer_dynamic']:.0f}, tunelab ~{EXPECTED_RATE['tunelab']:.0f}, plus "
+        f"~{OVERHEAD_SECONDS:.0f} s per contender run); load average now {machine_info()['load_average_1m']}"
+    )
 
     script = Path(__file__).resolve()
     started = time.perf_counter()
-    report: dict[str, Any] = {"machine": machine_info(), "config": {
-        "model": resolved.name, "model_path": resolved.path, "batch_size": args.batch_size,
-        "epochs": args.epochs, "learning_rate": args.learning_rate, "warmup_ratio": args.warmup_ratio,
-        "weight_decay": args.weight_decay, "max_length": MAX_LENGTH, "seeds": args.seed_list,
-        "data_seed": args.data_seed, "contenders": args.contenders,
-        "flop_formula": "6*P_token*L + 12*n_layers*hidden*L^2 + 6*P_sequence per sample, L = real tokens"}}
+    report: dict[str, Any] = {
+        "machine": machine_info(),
+        "config": {
+            "model": resolved.name,
+            "model_path": resolved.path,
+            "batch_size": args.batch_size,
+            "epochs": args.epochs,
+            "learning_rate": args.learning_rate,
+            "warmup_ratio": args.warmup_ratio,
+            "weight_decay": args.weight_decay,
+            "max_length": MAX_LENGTH,
+            "seeds": args.seed_list,
+            "data_seed": args.data_seed,
+            "contenders": args.contenders,
+            "flop_formula": "6*P_token*L + 12*n_layers*hidden*L^2 + 6*P_sequence per sample, L = real tokens",
+        },
+    }
     try:
         console.print("measuring the matmul peak ...")
-        peak = run_worker(script, "peak", {"kind": "peak", "peak_seconds": args.peak_seconds}, workdir / "logs",
-                          verbose=args.verbose, timeout=300)
-        console.print(f"  peak: bf16 {peak['bf16_gflops']} GFLOP/s, fp32 {peak['fp32_gflops']} GFLOP/s "
-                      f"({peak['threads']} threads)")
+        peak = run_worker(
+            script,
+            "peak",
+            {"kind": "peak", "peak_seconds": args.peak_seconds},
+            workdir / "logs",
+            verbose=args.verbose,
+            timeout=300,
+        )
+        console.print(
+            f"  peak: bf16 {peak['bf16_gflops']} GFLOP/s, fp32 {peak['fp32_gflops']} GFLOP/s "
+            f"({peak['threads']} threads)"
+        )
         if note := busy_note(peak):
             console.print(f"  [yellow]warning:[/] {note}")
         report["peak"] = peak
@@ -565,20 +724,39 @@ def main() -> None:
             runs: dict[str, list[dict[str, Any]]] = {c: [] for c in args.contenders}
             for seed in args.seed_list:
                 for contender in args.contenders:
-                    spec = {"kind": contender, "task": task, "seed": seed, "model": args.model,
-                            "model_path": resolved.path, "train_file": info["train_file"], "dev_file": info["dev_file"],
-                            "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-                            "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay,
-                            "workdir": str(workdir), "keep": args.keep}
+                    spec = {
+                        "kind": contender,
+                        "task": task,
+                        "seed": seed,
+                        "model": args.model,
+                        "model_path": resolved.path,
+                        "train_file": info["train_file"],
+                        "dev_file": info["dev_file"],
+                        "epochs": args.epochs,
+                        "batch_size": args.batch_size,
+                        "learning_rate": args.learning_rate,
+                        "warmup_ratio": args.warmup_ratio,
+                        "weight_decay": args.weight_decay,
+                        "workdir": str(workdir),
+                        "keep": args.keep,
+                    }
                     console.print(f"{task}: training {LABELS[contender]} (seed {seed}) ...")
                     budget = 600 + 2 * info["train_samples"] * args.epochs
-                    run = run_worker(script, f"{task}-{contender}-{seed}", spec, workdir / "logs",
-                                     verbose=args.verbose, timeout=budget)
+                    run = run_worker(
+                        script,
+                        f"{task}-{contender}-{seed}",
+                        spec,
+                        workdir / "logs",
+                        verbose=args.verbose,
+                        timeout=budget,
+                    )
                     runs[contender].append(run)
-                    console.print(f"  {run['samples'] / run['seconds']:.1f} samples/s over {run['seconds']:.1f} s, "
-                                  f"dev {METRIC[task]} {run['metrics'][METRIC[task]]:.4f}, "
-                                  f"peak RSS {run['peak_rss_mb']} MB; other processes "
-                                  f"{fmt(run.get('other_processes_cores'), '.2f')} cores")
+                    console.print(
+                        f"  {run['samples'] / run['seconds']:.1f} samples/s over {run['seconds']:.1f} s, "
+                        f"dev {METRIC[task]} {run['metrics'][METRIC[task]]:.4f}, "
+                        f"peak RSS {run['peak_rss_mb']} MB; other processes "
+                        f"{fmt(run.get('other_processes_cores'), '.2f')} cores"
+                    )
                     if note := busy_note(run):
                         console.print(f"  [yellow]warning:[/] {note}")
             results = {c: aggregate(rs, METRIC[task], peak) for c, rs in runs.items()}
@@ -595,7 +773,9 @@ def main() -> None:
             report[key] = report[main_task][key]
     report["primary_task"] = main_task
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
-    console.print(f"done in {report['wall_seconds'] / 60:.1f} min; load average now {machine_info()['load_average_1m']}")
+    console.print(
+        f"done in {report['wall_seconds'] / 60:.1f} min; load average now {machine_info()['load_average_1m']}"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -25,19 +25,23 @@ import numpy as np
 from transformers import AutoTokenizer, BertTokenizerFast
 from transformers.models.bert.tokenization_bert import load_vocab
 
-from tunelab.tasks.token_classification.config import TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
-from tunelab.tasks.token_classification.align import SPLIT_WIDE, encode_words
-from tunelab.tasks.token_classification.readers import read_ner_file
 from tunelab.models import resolve_model
+from tunelab.tasks.token_classification.align import SPLIT_WIDE, encode_words
+from tunelab.tasks.token_classification.config import TokenClassificationConfig
+from tunelab.tasks.token_classification.readers import read_ner_file
 from tunelab.tasks.token_classification.task import TokenClassificationTask
 from tunelab.tasks.token_classification.words import to_words
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = [
-    ("wnut17/wnut17train.conll", "en"), ("wnut17/emerging.dev.conll", "en"),
-    ("resume_ner/train.char.bmes", "zh"), ("resume_ner/dev.char.bmes", "zh"),
-    ("msra_ner/dh_msra.txt", "zh"), ("cluener/train.json", "zh"), ("cluener/dev.json", "zh"),
+    ("wnut17/wnut17train.conll", "en"),
+    ("wnut17/emerging.dev.conll", "en"),
+    ("resume_ner/train.char.bmes", "zh"),
+    ("resume_ner/dev.char.bmes", "zh"),
+    ("msra_ner/dh_msra.txt", "zh"),
+    ("cluener/train.json", "zh"),
+    ("cluener/dev.json", "zh"),
 ]
 
 
@@ -70,18 +74,26 @@ def main() -> int:
             exact, gold_total, stats = round_trip(task, tokenizers[language], examples, args.max_length, split_wide)
             failures += exact != gold_total
             mode = "" if not args.compare else ("split  " if split_wide else "whole  ")
-            print(f"{mode}{name:28s} sentences {len(examples):6d}  entities {gold_total:6d}  exact {exact:6d}  "
-                  f"lost {gold_total - exact:5d} ({100 * (gold_total - exact) / max(gold_total, 1):5.2f}%)  "
-                  f"pieces {stats['pieces']:6d}  boundaries in pieces {stats['boundaries']:5d}  "
-                  f"tokens/sentence {stats['tokens'] / len(examples):6.1f}  "
-                  f"windowed {stats['windowed']:4d}  {time.perf_counter() - started:5.1f} s")
+            print(
+                f"{mode}{name:28s} sentences {len(examples):6d}  entities {gold_total:6d}  exact {exact:6d}  "
+                f"lost {gold_total - exact:5d} ({100 * (gold_total - exact) / max(gold_total, 1):5.2f}%)  "
+                f"pieces {stats['pieces']:6d}  boundaries in pieces {stats['boundaries']:5d}  "
+                f"tokens/sentence {stats['tokens'] / len(examples):6.1f}  "
+                f"windowed {stats['windowed']:4d}  {time.perf_counter() - started:5.1f} s"
+            )
     return 1 if failures else 0
 
 
 def round_trip(task, tokenizer, examples, max_length: int, split_wide: bool) -> tuple[int, int, dict[str, int]]:
     sequences = [to_words(example) for example in examples]
-    encoded = encode_words(tokenizer, sequences, task.tag2id, max_length=max_length,
-                           overlap=task.config.window_overlap, split_wide=split_wide)
+    encoded = encode_words(
+        tokenizer,
+        sequences,
+        task.tag2id,
+        max_length=max_length,
+        overlap=task.config.window_overlap,
+        split_wide=split_wide,
+    )
     outputs = []
     for labels in encoded.labels:
         rows = np.zeros((len(labels), len(task.labels)), dtype=np.float32)
@@ -93,16 +105,26 @@ def round_trip(task, tokenizer, examples, max_length: int, split_wide: bool) -> 
     gold_total = exact = 0
     for example, seq, found in zip(examples, encoded.sequences, predicted):
         gold = example.entities()
-        got = [(e["type"], e["token_start"], e["token_end"]) if example.text is None
-               else (e["type"], e["start"], e["end"]) for e in found]
+        got = [
+            (e["type"], e["token_start"], e["token_end"]) if example.text is None else (e["type"], e["start"], e["end"])
+            for e in found
+        ]
         gold_total += len(gold)
         exact += len(set(gold) & set(got))
-        assert all(seq.text[e["start"]:e["end"]] == e["text"] for e in found)
+        assert all(seq.text[e["start"] : e["end"]] == e["text"] for e in found)
     lasts_per_item = encoded.item_last_word_ids or encoded.item_word_ids  # empty for WordPiece
-    pieces = sum(1 for firsts, lasts in zip(encoded.item_word_ids, lasts_per_item)
-                 for first, last in zip(firsts, lasts) if first is not None and last != first)
-    stats = {"pieces": pieces, "tokens": sum(map(len, encoded.input_ids)), "windowed": encoded.num_windowed,
-             "boundaries": encoded.num_boundaries_in_pieces}
+    pieces = sum(
+        1
+        for firsts, lasts in zip(encoded.item_word_ids, lasts_per_item)
+        for first, last in zip(firsts, lasts)
+        if first is not None and last != first
+    )
+    stats = {
+        "pieces": pieces,
+        "tokens": sum(map(len, encoded.input_ids)),
+        "windowed": encoded.num_windowed,
+        "boundaries": encoded.num_boundaries_in_pieces,
+    }
     return exact, gold_total, stats
 
 

@@ -18,10 +18,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from tunelab.errors import DataError
 from tunelab.tasks.token_classification.example import char_tags_to_spans, spans_to_char_tags
 from tunelab.tasks.token_classification.readers import read_cluener, read_conll, read_ner_file
 from tunelab.tasks.token_classification.tags import entities_from_iob2, from_iob2, parse_tag, to_iob2
-from tunelab.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = [
@@ -81,8 +81,10 @@ def check(path: Path) -> None:
     sentences = len(nf.examples)
     units = sum(len(e.text) if e.text is not None else len(e.tokens) for e in nf.examples)
     entities = sum(len(e.entities()) for e in nf.examples)
-    print(f"   format={nf.format} scheme={nf.scheme} sentences={sentences} "
-          f"{'chars' if nf.scheme == 'spans' else 'tokens'}={units} entities={entities} repairs={nf.repairs}")
+    print(
+        f"   format={nf.format} scheme={nf.scheme} sentences={sentences} "
+        f"{'chars' if nf.scheme == 'spans' else 'tokens'}={units} entities={entities} repairs={nf.repairs}"
+    )
     print(f"   types: {', '.join(nf.entity_types)}")
     if nf.scheme == "spans":
         stats = check_spans(path, nf.examples)

@@ -14,7 +14,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import (  # noqa: E402
-    CUES, FILLER, PEOPLE, PLACES, VERBS, build_tiny_bert, make_ner_sentences, make_texts, tiny_overrides, write_conll,
+    CUES,
+    FILLER,
+    PEOPLE,
+    PLACES,
+    VERBS,
+    build_tiny_bert,
+    make_ner_sentences,
+    make_texts,
+    tiny_overrides,
+    write_conll,
     write_csv,
 )
 
@@ -23,8 +32,14 @@ OUT = ROOT / "tests" / "fixtures" / "legacy_v1"
 
 def small_vocab(path: Path) -> Path:
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    words += sorted({w for ws in CUES.values() for w in ws} | set(FILLER) | set(PEOPLE) | set(PLACES) | set(VERBS)
-                    | {"in", "today", "smith", "and", "or"})
+    words += sorted(
+        {w for ws in CUES.values() for w in ws}
+        | set(FILLER)
+        | set(PEOPLE)
+        | set(PLACES)
+        | set(VERBS)
+        | {"in", "today", "smith", "and", "or"}
+    )
     words += list(string.ascii_lowercase) + [f"##{c}" for c in string.ascii_lowercase] + list(string.punctuation)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(dict.fromkeys(words)) + "\n", encoding="utf-8")
@@ -40,13 +55,19 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(OUT, ignore_errors=True)
     model = build_tiny_bert(work / "model", small_vocab(work / "vocab.txt"))
-    data = {"train": write_csv(work / "train.csv", make_texts(90, seed=1)),
-            "dev": write_csv(work / "dev.csv", make_texts(30, seed=2))}
+    data = {
+        "train": write_csv(work / "train.csv", make_texts(90, seed=1)),
+        "dev": write_csv(work / "dev.csv", make_texts(30, seed=2)),
+    }
     pair_rows = [(t, t.split()[0], lab) for t, lab in make_texts(90, seed=4)]
-    pairs = {"train": write_csv(work / "ptrain.csv", pair_rows, header=("text", "text_pair", "label")),
-             "dev": write_csv(work / "pdev.csv", pair_rows[:30], header=("text", "text_pair", "label"))}
-    ner = {"train": write_conll(work / "train.conll", make_ner_sentences(80, seed=1)),
-           "dev": write_conll(work / "dev.conll", make_ner_sentences(20, seed=2))}
+    pairs = {
+        "train": write_csv(work / "ptrain.csv", pair_rows, header=("text", "text_pair", "label")),
+        "dev": write_csv(work / "pdev.csv", pair_rows[:30], header=("text", "text_pair", "label")),
+    }
+    ner = {
+        "train": write_conll(work / "train.conll", make_ner_sentences(80, seed=1)),
+        "dev": write_conll(work / "dev.conll", make_ner_sentences(20, seed=2)),
+    }
     runs = {
         "classification": tiny_overrides(model, data, **{"training.epochs": 3}),
         "pair_classification": tiny_overrides(model, pairs, **{"training.epochs": 3}),

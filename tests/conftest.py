@@ -17,7 +17,6 @@ from transformers.utils import logging as hf_logging  # noqa: E402
 
 from helpers import build_tiny_bert, make_texts, write_csv  # noqa: E402
 
-
 hf_logging.disable_progress_bar()
 
 
@@ -34,8 +33,6 @@ def toy_data(tmp_path) -> dict[str, Path]:
         "dev": write_csv(tmp_path / "data" / "dev.csv", make_texts(30, seed=2)),
         "test": write_csv(tmp_path / "data" / "test.csv", make_texts(30, seed=3)),
     }
-
-
 
 
 # -- the `train` marker is checked, not trusted --------------------------------------------------
@@ -75,6 +72,9 @@ def pytest_runtest_call(item):
     result = yield
     trained = _FIT_CALLS[0] > before or bool(_TRAINING_FIXTURES & set(item.fixturenames))
     if trained and item.get_closest_marker("train") is None and item.get_closest_marker("slow") is None:
-        pytest.fail(f"{item.nodeid} trains a model but is not marked: add @pytest.mark.train "
-                    "(make test-fast must stay a unit tier)", pytrace=False)
+        pytest.fail(
+            f"{item.nodeid} trains a model but is not marked: add @pytest.mark.train "
+            "(make test-fast must stay a unit tier)",
+            pytrace=False,
+        )
     return result

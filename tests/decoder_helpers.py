@@ -67,8 +67,14 @@ def build_decoder_tokenizer(directory: str | Path, style: str = "byte_level") ->
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
         tokenizer.decoder = decoders.ByteLevel()
         tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
-        trainer = trainers.BpeTrainer(vocab_size=800, min_frequency=2, max_token_length=9, special_tokens=SPECIALS,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=800,
+            min_frequency=2,
+            max_token_length=9,
+            special_tokens=SPECIALS,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
         tokenizer.train_from_iterator(sentences, trainer=trainer)
     elif style == "metaspace":
         tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -78,19 +84,25 @@ def build_decoder_tokenizer(directory: str | Path, style: str = "byte_level") ->
         # merges alone decide the pieces, "中国" and "境外" as in Gemma.
         scripts = pre_tokenizers.Split(Regex(r"\p{Han}{1,2}|▁?[A-Za-z]+|▁+|."), behavior="isolated")
         tokenizer.pre_tokenizer = pre_tokenizers.Sequence([metaspace, scripts])
-        trainer = trainers.BpeTrainer(vocab_size=600, min_frequency=2, max_token_length=8,
-                                      special_tokens=SPECIALS, show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=600, min_frequency=2, max_token_length=8, special_tokens=SPECIALS, show_progress=False
+        )
         tokenizer.train_from_iterator(sentences, trainer=trainer)
         tokenizer.pre_tokenizer = metaspace
         tokenizer = _with_byte_fallback(tokenizer)
         tokenizer.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
         bos = tokenizer.token_to_id("<bos>")
         tokenizer.post_processor = processors.TemplateProcessing(
-            single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", bos)])
+            single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", bos)]
+        )
     else:
         raise ValueError(f"unknown tokenizer style {style!r}; use 'byte_level' or 'metaspace'")
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
+        tokenizer_object=tokenizer,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        unk_token="<unk>",
         model_max_length=512,
     )
     fast.save_pretrained(directory)

@@ -37,8 +37,14 @@ def build_tiny_bert(directory: Path, vocab_file: Path = VOCAB_EN, *, seed: int =
     tokenizer.model_max_length = 512
     tokenizer.save_pretrained(directory)
     settings = dict(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
     )
     settings.update(overrides)
     torch.manual_seed(seed)
@@ -152,7 +158,9 @@ def make_zh_ner_sentences(n: int, seed: int = 0) -> list[list[tuple[str, str]]]:
     return sentences
 
 
-def build_tiny_decoder(directory: Path, *, family: str = "gemma3", tokenizer_style: str = "byte_level", seed: int = 0) -> Path:
+def build_tiny_decoder(
+    directory: Path, *, family: str = "gemma3", tokenizer_style: str = "byte_level", seed: int = 0
+) -> Path:
     """A 2-layer, 32-wide random decoder-only model (Gemma 3 or Llama architecture) saved like a
     causal-LM checkpoint, with a small real BPE tokenizer trained in code (tests/decoder_helpers.py)."""
     import torch
@@ -163,10 +171,18 @@ def build_tiny_decoder(directory: Path, *, family: str = "gemma3", tokenizer_sty
     directory.mkdir(parents=True, exist_ok=True)
     build_decoder_tokenizer(directory, style=tokenizer_style)
     tokenizer = AutoTokenizer.from_pretrained(directory)
-    common = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
-                  pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                  eos_token_id=tokenizer.eos_token_id)
+    common = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     torch.manual_seed(seed)
     if family == "gemma3":
         from transformers import Gemma3ForCausalLM, Gemma3TextConfig
@@ -184,9 +200,11 @@ def build_tiny_decoder(directory: Path, *, family: str = "gemma3", tokenizer_sty
 
 # Small settings for the PEFT methods, so tiny models train them in seconds (method contract tests).
 SMALL_METHOD_SETTINGS = {
-    "prefix_tuning": ["method.num_virtual_tokens=4"], "prompt_tuning": ["method.num_virtual_tokens=4"],
+    "prefix_tuning": ["method.num_virtual_tokens=4"],
+    "prompt_tuning": ["method.num_virtual_tokens=4"],
     "p_tuning": ["method.num_virtual_tokens=4", "method.encoder_hidden_size=16"],
-    "adapter": ["method.reduction_factor=4"], "adalora": ["method.init_r=6", "method.target_r=2"],
+    "adapter": ["method.reduction_factor=4"],
+    "adalora": ["method.init_r=6", "method.target_r=2"],
 }
 
 
@@ -221,5 +239,7 @@ def perfect_outputs(encoded, num_tags):
 
 def perfect_items(task, encoded):
     """The task's decoded per-item results of those logits (what decode_batch gives the scorer)."""
-    return [task.decode_batch(encoded, [i], {"logits": rows[None]})[0]
-            for i, rows in enumerate(perfect_outputs(encoded, len(task.labels)))]
+    return [
+        task.decode_batch(encoded, [i], {"logits": rows[None]})[0]
+        for i, rows in enumerate(perfect_outputs(encoded, len(task.labels)))
+    ]

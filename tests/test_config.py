@@ -49,9 +49,15 @@ def test_bad_value_names_the_field(tmp_path):
 
 
 def test_overrides_are_typed_and_nested(tmp_path):
-    cfg = load_config(write(tmp_path, "training:\n  epochs: 3\n"), [
-        "training.epochs=1.5", "training.early_stopping.patience=null", "model.name=/x/y", "task.multi_label=true",
-    ])
+    cfg = load_config(
+        write(tmp_path, "training:\n  epochs: 3\n"),
+        [
+            "training.epochs=1.5",
+            "training.early_stopping.patience=null",
+            "model.name=/x/y",
+            "task.multi_label=true",
+        ],
+    )
     assert cfg.training.epochs == 1.5
     assert cfg.training.early_stopping.patience is None
     assert cfg.model.name == "/x/y"

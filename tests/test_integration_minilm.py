@@ -27,10 +27,16 @@ def test_minilm_learns_a_banking77_slice(tmp_path):
 
     train_file = write_csv(tmp_path / "train.csv", slice_of("train.csv", 30), header=("text", "category"))
     dev_file = write_csv(tmp_path / "dev.csv", slice_of("dev.csv", 10), header=("text", "category"))
-    cfg = load_config(None, [
-        f"data.train={train_file}", f"data.dev={dev_file}", "training.epochs=4", "training.learning_rate=2e-4",
-        "training.tensorboard=false",
-    ])
+    cfg = load_config(
+        None,
+        [
+            f"data.train={train_file}",
+            f"data.dev={dev_file}",
+            "training.epochs=4",
+            "training.learning_rate=2e-4",
+            "training.tensorboard=false",
+        ],
+    )
     result = train(cfg, output_dir=tmp_path / "model", console=Console(file=open("/dev/null", "w")))
     assert result.meta["model"]["source"] == "packaged"
     accuracy = result.report["metrics"]["accuracy"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 
-INNER = '''
+INNER = """
 import pytest
 from tunelab.training.loop import Trainer
 
@@ -41,16 +41,31 @@ def test_trains_marked():
 
 def test_does_not_train():
     pass
-'''
+"""
 
 
 def test_unmarked_training_tests_fail(tmp_path):
     (tmp_path / "test_inner.py").write_text(INNER, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "conftest", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
-         str(tmp_path / "test_inner.py")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "conftest",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_inner.py"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
     )
     out = result.stdout + result.stderr
     assert "2 failed, 2 passed" in out, out

@@ -14,10 +14,11 @@ import os
 import platform
 import shutil
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -214,7 +215,9 @@ def check_output_dir(output: Path, overwrite: bool) -> None:
     if not output.is_dir():
         raise ArtifactError(f"output {output} exists and is not a directory")
     if not overwrite:
-        raise ArtifactError(f"output directory {output} already exists; pass --overwrite to replace it or choose another -o")
+        raise ArtifactError(
+            f"output directory {output} already exists; pass --overwrite to replace it or choose another -o"
+        )
     if any(output.iterdir()) and not (output / META_FILE).is_file():
         raise ArtifactError(
             f"refusing to overwrite {output}: it is not empty and not a tunelab artifact (no {META_FILE})"

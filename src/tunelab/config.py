@@ -186,15 +186,31 @@ class AdapterMethodConfig(Section):
 
 MethodConfig = Annotated[
     Union[
-        FullMethodConfig, FrozenMethodConfig, LoraMethodConfig, AdaLoraMethodConfig, Ia3MethodConfig,
-        PrefixTuningMethodConfig, PromptTuningMethodConfig, PTuningMethodConfig, AdapterMethodConfig,
+        FullMethodConfig,
+        FrozenMethodConfig,
+        LoraMethodConfig,
+        AdaLoraMethodConfig,
+        Ia3MethodConfig,
+        PrefixTuningMethodConfig,
+        PromptTuningMethodConfig,
+        PTuningMethodConfig,
+        AdapterMethodConfig,
     ],
     Field(discriminator="name"),
 ]
 METHOD_CONFIGS: dict[str, type[BaseModel]] = {
     cls.model_fields["name"].default: cls
-    for cls in (FullMethodConfig, FrozenMethodConfig, LoraMethodConfig, AdaLoraMethodConfig, Ia3MethodConfig,
-                PrefixTuningMethodConfig, PromptTuningMethodConfig, PTuningMethodConfig, AdapterMethodConfig)
+    for cls in (
+        FullMethodConfig,
+        FrozenMethodConfig,
+        LoraMethodConfig,
+        AdaLoraMethodConfig,
+        Ia3MethodConfig,
+        PrefixTuningMethodConfig,
+        PromptTuningMethodConfig,
+        PTuningMethodConfig,
+        AdapterMethodConfig,
+    )
 }
 METHOD_CONFIG_ADAPTER: TypeAdapter = TypeAdapter(MethodConfig)
 
@@ -221,16 +237,18 @@ class TrainingConfig(Section):
     seed: int = 42
     eval_steps: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps; null: each epoch.")
     metric: str | None = Field(
-        None, description="Dev metric that picks the best checkpoint and drives early stopping; default: the task's "
-        "own (`tunelab init TASK` lists the choices)."
+        None,
+        description="Dev metric that picks the best checkpoint and drives early stopping; default: the task's "
+        "own (`tunelab init TASK` lists the choices).",
     )
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     length_buckets: bool = Field(True, description="Batch texts of similar length together (less padding).")
     log_every: int = Field(20, ge=1, description="Optimizer steps between loss log lines.")
     num_threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: torch's choice.")
     gradient_checkpointing: bool = Field(
-        False, description="Recompute each layer's activations in the backward pass instead of keeping them: "
-        "much less memory for long texts and large models, about a third more compute."
+        False,
+        description="Recompute each layer's activations in the backward pass instead of keeping them: "
+        "much less memory for long texts and large models, about a third more compute.",
     )
     tensorboard: bool = True
 
@@ -290,8 +308,10 @@ def config_class(task_name: str) -> type[TunelabConfig]:
     if task_name not in _CONFIG_CLASSES:
         task_cls, data_cls = task_sections(task_name)
         _CONFIG_CLASSES[task_name] = create_model(
-            f"TunelabConfig[{task_name}]", __base__=TunelabConfig,
-            task=(task_cls, Field(default_factory=task_cls)), data=(data_cls, Field(default_factory=data_cls)),
+            f"TunelabConfig[{task_name}]",
+            __base__=TunelabConfig,
+            task=(task_cls, Field(default_factory=task_cls)),
+            data=(data_cls, Field(default_factory=data_cls)),
         )
     return _CONFIG_CLASSES[task_name]
 

@@ -44,10 +44,12 @@ def test_drop_last():
 
 def test_collator_pads_right_and_keeps_index():
     collate = PaddingCollator(pad_token_id=0)
-    batch = collate([
-        {"input_ids": [101, 5, 102], "token_type_ids": [0, 0, 0], "labels": 2, "index": 4},
-        {"input_ids": [101, 102], "token_type_ids": [0, 0], "labels": 0, "index": 1},
-    ])
+    batch = collate(
+        [
+            {"input_ids": [101, 5, 102], "token_type_ids": [0, 0, 0], "labels": 2, "index": 4},
+            {"input_ids": [101, 102], "token_type_ids": [0, 0], "labels": 0, "index": 1},
+        ]
+    )
     assert batch["input_ids"].tolist() == [[101, 5, 102], [101, 102, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert batch["labels"].dtype == torch.long and batch["labels"].tolist() == [2, 0]
@@ -56,6 +58,7 @@ def test_collator_pads_right_and_keeps_index():
 
 def test_collator_multi_label_targets_are_float():
     batch = PaddingCollator(0, targets=lambda values, width: torch.tensor(values, dtype=torch.float32))(
-        [{"input_ids": [1], "labels": [1, 0, 1], "index": 0}])
+        [{"input_ids": [1], "labels": [1, 0, 1], "index": 0}]
+    )
     assert batch["labels"].dtype == torch.float32 and batch["labels"].tolist() == [[1.0, 0.0, 1.0]]
     assert "token_type_ids" not in batch

@@ -11,16 +11,24 @@ from pathlib import Path
 import pytest
 
 from tunelab.config import load_config
-from tunelab.tasks.text_classification.config import TextClassificationData as DataConfig
 from tunelab.data import read_examples
-from tunelab.tasks.text_classification.data import load_splits
 from tunelab.data.columns import guess_header
 from tunelab.errors import ConfigError, DataError
+from tunelab.tasks.text_classification.config import TextClassificationData as DataConfig
+from tunelab.tasks.text_classification.data import load_splits
 
 HINT = "set data.header: no if the file has no header row"
 
-POS = ["房间很干净，服务也很周到，下次还会再来。", "性价比很高，早餐丰富，推荐大家入住！", "位置方便，前台热情，整体非常满意。"]
-NEG = ["房间太小，隔音很差，晚上根本睡不着。", "服务态度恶劣，等了半小时才办好入住。", "卫生间有异味，\"五星级\"名不副实。"]
+POS = [
+    "房间很干净，服务也很周到，下次还会再来。",
+    "性价比很高，早餐丰富，推荐大家入住！",
+    "位置方便，前台热情，整体非常满意。",
+]
+NEG = [
+    "房间太小，隔音很差，晚上根本睡不着。",
+    "服务态度恶劣，等了半小时才办好入住。",
+    '卫生间有异味，"五星级"名不副实。',
+]
 TNEWS_LABELS = [
     "news_story", "news_culture", "news_entertainment", "news_sports", "news_finance", "news_house", "news_car",
     "news_edu", "news_tech", "news_military", "news_travel", "news_world", "news_stock", "news_agriculture",
@@ -83,15 +91,18 @@ def test_headerless_tnews_like_tsv_with_15_labels(tmp_path):
 
 
 def test_a_rare_first_label_still_counts_when_it_recurs_far_down(tmp_path):
-    rows = [("第一条很长的新闻标题内容", "news_stock")] + [(f"另一条很长很长的新闻标题{i}", "news_tech" if i % 2 else "news_game")
-                                                    for i in range(999)] + [("最后一条新闻标题", "news_stock")]
+    rows = (
+        [("第一条很长的新闻标题内容", "news_stock")]
+        + [(f"另一条很长很长的新闻标题{i}", "news_tech" if i % 2 else "news_game") for i in range(999)]
+        + [("最后一条新闻标题", "news_stock")]
+    )
     loaded = read_examples(write(tmp_path, "t.tsv", tsv(rows)))
     assert loaded.header is False and len(loaded.examples) == 1001
 
 
 def test_short_chinese_texts_and_longer_label_names(tmp_path):
-    rows = [("很好", "positive"), ("太吵", "negative"), ("满意", "positive"), ("一般般", "negative"), ("推荐", "positive"),
-            ("不推荐", "negative"), ("干净", "positive"), ("很差", "negative")]  # fmt: skip
+    rows = [("很好", "positive"), ("太吵", "negative"), ("满意", "positive"), ("一般般", "negative"),
+            ("推荐", "positive"), ("不推荐", "negative"), ("干净", "positive"), ("很差", "negative")]  # fmt: skip
     loaded = read_examples(write(tmp_path, "t.tsv", tsv(rows)))
     assert (loaded.header, loaded.text_column, loaded.label_column) == (False, "0", "1")
     assert [(e.text, e.label) for e in loaded.examples] == rows
@@ -140,7 +151,11 @@ def test_headered_file_keeps_working(tmp_path):
     loaded = read_examples(path)
     assert (loaded.header, loaded.text_column, loaded.label_column) == (True, "review", "label")
     assert len(loaded.examples) == 10
-    assert (loaded.examples[0].line, loaded.examples[0].text, loaded.examples[0].label) == (2, '评论0：房间"不错",推荐', "0")
+    assert (loaded.examples[0].line, loaded.examples[0].text, loaded.examples[0].label) == (
+        2,
+        '评论0：房间"不错",推荐',
+        "0",
+    )
 
 
 def test_a_configured_column_name_marks_the_header(tmp_path):
@@ -197,7 +212,12 @@ def test_guess_header_reasons():
     assert guess_header([["我很喜欢", "1"], ["a", "0"], ["b", "0"], ["c", "0"]], configured=["0", "1"]).decided is False
     # Known labels (from train or the model) decide a short file.
     assert guess_header([["很好", "positive"]], label_column="1", known_labels={"positive"}).header is False
-    assert guess_header([["好", "a|b"]], label_column="1", known_labels={"a", "b"}, label_parts=lambda v: v.split("|")).header is False
+    assert (
+        guess_header(
+            [["好", "a|b"]], label_column="1", known_labels={"a", "b"}, label_parts=lambda v: v.split("|")
+        ).header
+        is False
+    )
 
 
 # --- explicit yes / no -------------------------------------------------------------------------
@@ -262,7 +282,11 @@ def test_config_header_and_positions_from_yaml(tmp_path):
 @pytest.mark.parametrize(
     "bad, line, message",
     [
-        ("一条\tpositive\textra\n", 4, "expected 2 fields, found 3 (as many as the first row, line 1; the file has no header)"),
+        (
+            "一条\tpositive\textra\n",
+            4,
+            "expected 2 fields, found 3 (as many as the first row, line 1; the file has no header)",
+        ),
         ("   \tnegative\n", 4, "empty text"),
         ("没有标签的评论\t\n", 4, "empty label"),
     ],

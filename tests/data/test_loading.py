@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tunelab.tasks.text_classification.config import TextClassificationData as DataConfig
 from tunelab.data import Example, LoadedFile, read_examples
+from tunelab.errors import ConfigError, DataError
+from tunelab.tasks.text_classification.config import TextClassificationData as DataConfig
 from tunelab.tasks.text_classification.data import load_splits
 from tunelab.tasks.text_classification.labels import detect_labels
-from tunelab.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[2]
 BANKING = REPO / "data" / "banking77"

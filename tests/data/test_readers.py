@@ -23,7 +23,7 @@ def lines_and_values(table):
 
 
 def test_registry_maps_each_format_to_its_reader():
-    assert READERS == {"csv": CsvReader, "tsv": TsvReader, "jsonl": JsonlReader}
+    assert {"csv": CsvReader, "tsv": TsvReader, "jsonl": JsonlReader} == READERS
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_invalid_utf8_reports_exact_line_and_column(tmp_path):
     path = tmp_path / "bad.csv"
     # The bad byte is on physical line 5 (the quoted field spans lines 3-4), after "café ":
     # 5 characters (6 bytes), so column 6.
-    path.write_bytes("text,label\nfine,a\n\"two\nlines\",b\ncafé ".encode() + b"\xff,c\n")
+    path.write_bytes('text,label\nfine,a\n"two\nlines",b\ncafé '.encode() + b"\xff,c\n")
     with pytest.raises(DataError) as info:
         read_text(path)
     error = info.value
@@ -252,17 +252,23 @@ def test_headerless_tsv_accepts_extra_trailing_fields_when_columns_are_named_by_
     from tunelab.data.loading import read_examples
 
     path = tmp_path / "sts.csv"
-    path.write_text("g\ts\t2012\t0001\t5.000\tA plane.\tAn air plane.\n"
-                    "g\ts\t2016\t0002\t4\tDriver backs.\tDriver backs up.\tEurope Media Monitor\tEMM\n"
-                    'g\ts\t2012\t0003\t3.8\tA "quoted" dog.\tA dog.\n', encoding="utf-8")
+    path.write_text(
+        "g\ts\t2012\t0001\t5.000\tA plane.\tAn air plane.\n"
+        "g\ts\t2016\t0002\t4\tDriver backs.\tDriver backs up.\tEurope Media Monitor\tEMM\n"
+        'g\ts\t2012\t0003\t3.8\tA "quoted" dog.\tA dog.\n',
+        encoding="utf-8",
+    )
     loaded = read_examples(path, format="tsv", header="no", text_column="5", text_pair_column="6", label_column="4")
     assert [(e.line, e.label, e.text, e.text_pair) for e in loaded.examples] == [
-        (1, "5.000", "A plane.", "An air plane."), (2, "4", "Driver backs.", "Driver backs up."),
-        (3, "3.8", 'A "quoted" dog.', "A dog.")]
+        (1, "5.000", "A plane.", "An air plane."),
+        (2, "4", "Driver backs.", "Driver backs up."),
+        (3, "3.8", 'A "quoted" dog.', "A dog."),
+    ]
     # the first row may be the wide one too, and prediction input needs no label column
     path.write_text("a\tb\tc\td\n1\t2\n", encoding="utf-8")
-    assert [e.text for e in read_examples(path, format="tsv", header="no", text_column="1",
-                                          require_labels=False).examples] == ["b", "2"]
+    assert [
+        e.text for e in read_examples(path, format="tsv", header="no", text_column="1", require_labels=False).examples
+    ] == ["b", "2"]
 
 
 def test_headerless_rows_must_still_hold_the_named_columns(tmp_path):
@@ -273,7 +279,8 @@ def test_headerless_rows_must_still_hold_the_named_columns(tmp_path):
     with pytest.raises(DataError) as info:
         read_examples(path, header="no", text_column="2", label_column="1")
     assert info.value.line == 2 and info.value.message.startswith(
-        "expected 3 fields, found 2 (the columns named by position need at least 3; the file has no header)")
+        "expected 3 fields, found 2 (the columns named by position need at least 3; the file has no header)"
+    )
     # columns detected from content (not all named): every row as wide as the first, as before
     path.write_text("some text\tpos\nmore text\tneg\textra\n", encoding="utf-8")
     with pytest.raises(DataError, match="expected 2 fields, found 3"):

@@ -43,8 +43,10 @@ def one_torch_thread():
 @pytest.fixture(scope="module")
 def clf(tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve-clf")
-    data = {"train": write_csv(root / "train.csv", make_texts(120, seed=1)),
-            "dev": write_csv(root / "dev.csv", make_texts(30, seed=2))}
+    data = {
+        "train": write_csv(root / "train.csv", make_texts(120, seed=1)),
+        "dev": write_csv(root / "dev.csv", make_texts(30, seed=2)),
+    }
     result = train(load_config(None, tiny_overrides(tiny_model_dir, data)), output_dir=root / "model", console=QUIET)
     return result.output_dir, tunelab.load(result.output_dir)
 
@@ -52,10 +54,13 @@ def clf(tiny_model_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def ner(tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve-ner")
-    data = {"train": write_conll(root / "train.conll", make_ner_sentences(100, seed=1)),
-            "dev": write_conll(root / "dev.conll", make_ner_sentences(20, seed=2))}
-    overrides = tiny_overrides(tiny_model_dir, data, **{"task.name": "token_classification", "training.epochs": 10,
-                                                          "training.metric": "f1"})
+    data = {
+        "train": write_conll(root / "train.conll", make_ner_sentences(100, seed=1)),
+        "dev": write_conll(root / "dev.conll", make_ner_sentences(20, seed=2)),
+    }
+    overrides = tiny_overrides(
+        tiny_model_dir, data, **{"task.name": "token_classification", "training.epochs": 10, "training.metric": "f1"}
+    )
     result = train(load_config(None, overrides), output_dir=root / "model", console=QUIET)
     return result.output_dir, tunelab.load(result.output_dir)
 
@@ -117,7 +122,7 @@ def test_predict_ner_entities_slice_the_text(ner):
     found = {(e["type"], e["text"]) for p in predictions for e in p["entities"]}
     assert ("LOC", "paris") in found and ("PER", "mary") in found
     for text, prediction in zip(texts, predictions):
-        assert all(text[e["start"]:e["end"]] == e["text"] for e in prediction["entities"])
+        assert all(text[e["start"] : e["end"]] == e["text"] for e in prediction["entities"])
     assert info["task"] == "token_classification" and info["entity_types"] == ["LOC", "PER"]
 
 
@@ -236,8 +241,9 @@ def test_failed_load_and_failed_inference(clf):
         assert assert_error(response, 503, "model_load_failed")["detail"] == {"error": "OSError: no model here"}
         assert client.get("/health").status_code == 200
 
-    failing = SimpleNamespace(**{name: getattr(predictor, name) for name in ("task", "labels", "meta", "metrics",
-                                                                               "backend", "max_length")})
+    failing = SimpleNamespace(
+        **{name: getattr(predictor, name) for name in ("task", "labels", "meta", "metrics", "backend", "max_length")}
+    )
     failing.predict_scores = lambda texts, top_k=1: 1 / 0
     with serving(artifact, failing) as client:
         assert_error(client.post("/v1/predict", json={"texts": ["x"]}), 500, "inference_failed")
@@ -289,7 +295,12 @@ def test_request_id_and_one_json_log_line_per_request(clf, caplog):
     assert len(records) == 3
     line = json.loads(JsonFormatter().format(records[0]))
     assert {k: line[k] for k in ("request_id", "method", "path", "status", "n_texts")} == {
-        "request_id": "abc-123", "method": "POST", "path": "/v1/predict", "status": 200, "n_texts": 2}
+        "request_id": "abc-123",
+        "method": "POST",
+        "path": "/v1/predict",
+        "status": 200,
+        "n_texts": 2,
+    }
     assert line["duration_ms"] > 0 and line["level"] == "info"
     assert "secret text" not in caplog.text and "secret text" not in json.dumps(line)
 
@@ -320,8 +331,21 @@ def test_bind_policy_and_cli(clf, tmp_path, monkeypatch):
     assert refused.exit_code != 0 and "refusing to listen on 0.0.0.0" in str(refused.exception)
     keys = tmp_path / "keys"
     keys.write_text(KEY + "\n")
-    result = CliRunner().invoke(cli, ["serve", str(artifact), "--host", "0.0.0.0", "--api-key-file", str(keys),
-                                      "--max-texts", "7", "--port", "9999"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "serve",
+            str(artifact),
+            "--host",
+            "0.0.0.0",
+            "--api-key-file",
+            str(keys),
+            "--max-texts",
+            "7",
+            "--port",
+            "9999",
+        ],
+    )
     assert result.exit_code == 0, result.output
     (settings,) = started
     assert settings.max_texts == 7 and settings.port == 9999 and settings.api_keys == (hash_key(KEY),)

@@ -78,8 +78,12 @@ def test_an_exception_reaches_only_the_requests_of_its_batch():
 
     async def main():
         batcher = MicroBatcher(model, max_batch_size=2, max_wait_ms=20)
-        outcome = await asyncio.gather(batcher.submit(["a", "b"]), batcher.submit(["boom", "c"]),
-                                       batcher.submit(["d", "e"]), return_exceptions=True)
+        outcome = await asyncio.gather(
+            batcher.submit(["a", "b"]),
+            batcher.submit(["boom", "c"]),
+            batcher.submit(["d", "e"]),
+            return_exceptions=True,
+        )
         after = await batcher.submit(["f"])  # the batcher keeps working after a failure
         await batcher.close()
         return outcome, after
@@ -221,14 +225,16 @@ class FakePredictor:
     def predict_scores(self, texts, top_k=1):
         self.calls.append(len(texts))
         time.sleep(0.02)
-        return [{"text": t, "label": "pos", "score": 0.9, "top": [{"label": "pos", "score": 0.9}][:top_k]}
-                for t in texts]
+        return [
+            {"text": t, "label": "pos", "score": 0.9, "top": [{"label": "pos", "score": 0.9}][:top_k]} for t in texts
+        ]
 
 
 def test_app_batches_concurrent_http_requests(tmp_path):
     predictor = FakePredictor()
-    app = create_app(ServeSettings(artifact=tmp_path, max_batch_size=16, max_wait_ms=10),
-                     loader=lambda settings: predictor)
+    app = create_app(
+        ServeSettings(artifact=tmp_path, max_batch_size=16, max_wait_ms=10), loader=lambda settings: predictor
+    )
 
     async def main():
         async with app.router.lifespan_context(app):
@@ -236,8 +242,9 @@ def test_app_batches_concurrent_http_requests(tmp_path):
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
                 while (await client.get("/ready")).status_code != 200:
                     await asyncio.sleep(0.01)
-                responses = await asyncio.gather(*(
-                    client.post("/v1/predict", json={"texts": [f"text {i}", f"again {i}"]}) for i in range(40)))
+                responses = await asyncio.gather(
+                    *(client.post("/v1/predict", json={"texts": [f"text {i}", f"again {i}"]}) for i in range(40))
+                )
                 metrics = (await client.get("/metrics")).text
         return responses, metrics
 

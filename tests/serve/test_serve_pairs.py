@@ -34,8 +34,10 @@ def test_pair_model_takes_pairs_and_refuses_single_texts():
     client = ready_client(LEGACY / "pair_classification")
     try:
         assert client.get("/v1/model").json()["pairs"] is True
-        ok = client.post("/v1/predict", json={"texts": ["my invoice", "where is my parcel"],
-                                              "text_pairs": ["invoice", "parcel"], "top_k": 2})
+        ok = client.post(
+            "/v1/predict",
+            json={"texts": ["my invoice", "where is my parcel"], "text_pairs": ["invoice", "parcel"], "top_k": 2},
+        )
         assert ok.status_code == 200
         assert [p["text_pair"] for p in ok.json()["predictions"]] == ["invoice", "parcel"]
         single = client.post("/v1/predict", json={"texts": ["my invoice"]})

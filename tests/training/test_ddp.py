@@ -34,11 +34,15 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="to
 
 
 def torchrun(args: list[str], log: Path, timeout: int = 150) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE.parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE.parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
     env["CUDA_VISIBLE_DEVICES"] = ""  # two CPU processes on gloo, even on a machine with one GPU
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(PROCESSES),
-               *args]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(PROCESSES), *args]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     log.write_text(result.stdout + result.stderr)
     assert result.returncode == 0, f"torchrun failed ({result.returncode}):\n{(result.stdout + result.stderr)[-6000:]}"
@@ -89,8 +93,16 @@ def test_two_processes_train_one_artifact(tiny_model_dir, ddp_data, tmp_path):
     out = tmp_path / "runs" / "model"
     data = {"train": ddp_data["train"], "dev": ddp_data["dev"]}
     args = ["-m", "tunelab.cli.app", "train", str(config), "-o", str(out)]
-    for item in tiny_overrides(tiny_model_dir, data, **{"training.epochs": epochs, "training.batch_size": BATCH,
-                                                        "training.tensorboard": True, "training.log_every": 1}):
+    for item in tiny_overrides(
+        tiny_model_dir,
+        data,
+        **{
+            "training.epochs": epochs,
+            "training.batch_size": BATCH,
+            "training.tensorboard": True,
+            "training.log_every": 1,
+        },
+    ):
         args += ["--set", item]
     result = torchrun(args, tmp_path / "torchrun.log")
 
@@ -134,18 +146,31 @@ def test_ctrl_c_on_one_process_resume_and_ner(tiny_model_dir, ddp_data, tmp_path
     ner = {"train": ddp_data["ner_train"], "dev": ddp_data["ner_dev"]}
     runs = [
         {"name": "straight", "overrides": tiny_overrides(tiny_model_dir, data, **common)},
-        {"name": "cut", "output": "resumed", "interrupt": {"rank": 1, "step": 11},
-         "overrides": tiny_overrides(tiny_model_dir, data, **common)},
+        {
+            "name": "cut",
+            "output": "resumed",
+            "interrupt": {"rank": 1, "step": 11},
+            "overrides": tiny_overrides(tiny_model_dir, data, **common),
+        },
         {"name": "resumed", "resume": True, "overrides": tiny_overrides(tiny_model_dir, data, **common)},
-        {"name": "ner", "overrides": tiny_overrides(tiny_model_dir, ner, **{
-            **common, "task.name": "token_classification", "training.epochs": 3, "training.learning_rate": 1e-2})},
+        {
+            "name": "ner",
+            "overrides": tiny_overrides(
+                tiny_model_dir,
+                ner,
+                **{**common, "task.name": "token_classification", "training.epochs": 3, "training.learning_rate": 1e-2},
+            ),
+        },
     ]
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"root": str(tmp_path / "runs"), "runs": runs}))
     torchrun([str(HERE), str(spec)], tmp_path / "torchrun.log", timeout=200)
     root = tmp_path / "runs"
-    record = {(run["name"], rank): json.loads((root / f"{run['name']}.rank{rank}.json").read_text())
-              for run in runs for rank in range(PROCESSES)}
+    record = {
+        (run["name"], rank): json.loads((root / f"{run['name']}.rank{rank}.json").read_text())
+        for run in runs
+        for rank in range(PROCESSES)
+    }
 
     # both processes stopped after the same step, the one where process 1 alone was interrupted
     assert [record["cut", r]["stop"] for r in range(PROCESSES)] == [["interrupted", 11]] * PROCESSES
@@ -201,12 +226,18 @@ def _worker(spec_path: str) -> None:
     for run in spec["runs"]:
         recorder = Record(run.get("interrupt"))
         try:
-            train(load_config(None, run["overrides"]), output_dir=root / run.get("output", run["name"]),
-                  resume=run.get("resume", False), console=Console(stderr=True), callbacks=[recorder])
+            train(
+                load_config(None, run["overrides"]),
+                output_dir=root / run.get("output", run["name"]),
+                resume=run.get("resume", False),
+                console=Console(stderr=True),
+                callbacks=[recorder],
+            )
         except TrainingInterrupted:
             pass
         (root / f"{run['name']}.rank{rank}.json").write_text(
-            json.dumps({"stop": recorder.stop, "history": recorder.history}))
+            json.dumps({"stop": recorder.stop, "history": recorder.history})
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,17 @@ def trained(tiny_model_dir, tmp_path_factory):
 def test_artifact_files(trained):
     result, _ = trained
     out = result.output_dir
-    for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "tunelab.json",
-                 "report.json", "README.md", "confusion_matrix.png", "training_curves.png"):
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "tunelab.json",
+        "report.json",
+        "README.md",
+        "confusion_matrix.png",
+        "training_curves.png",
+    ):
         assert (out / name).is_file(), name
     assert (out / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     config = json.loads((out / "config.json").read_text())
@@ -80,7 +89,9 @@ def test_load_predicts_the_report_numbers(trained):
     proba = model.predict_proba(texts)
     assert proba.shape == (30, 3) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
     assert [model.labels[i] for i in proba.argmax(axis=1)] == predicted
-    assert model.predict("my invoice charge was wrong") == predicted[:0] + model.predict(["my invoice charge was wrong"])
+    assert model.predict("my invoice charge was wrong") == predicted[:0] + model.predict(
+        ["my invoice charge was wrong"]
+    )
     scores = model.predict_scores(texts[:2], top_k=2)
     assert len(scores[0]["top"]) == 2 and scores[0]["top"][0]["label"] == scores[0]["label"]
 
@@ -120,7 +131,6 @@ def test_not_an_artifact(tmp_path):
 @pytest.mark.train
 def test_evaluate_other_column_names_and_unknown_labels(trained, tmp_path):
     from helpers import make_texts, write_csv
-
     from tunelab.errors import DataError
 
     result, _ = trained
@@ -128,7 +138,7 @@ def test_evaluate_other_column_names_and_unknown_labels(trained, tmp_path):
     renamed = write_csv(tmp_path / "renamed.csv", rows, header=("sentence", "intent"))
     report = evaluate_artifact(result.output_dir, renamed)
     assert report["metrics"]["num_examples"] == 12
-    explicit = write_csv(tmp_path / "explicit.csv", [(l, t) for t, l in rows], header=("y", "body"))
+    explicit = write_csv(tmp_path / "explicit.csv", [(label, t) for t, label in rows], header=("y", "body"))
     report2 = evaluate_artifact(result.output_dir, explicit, text_column="body", label_column="y")
     assert report2["metrics"] == report["metrics"]
     with pytest.raises(DataError, match="column not found"):

@@ -3,7 +3,7 @@ gradient accumulation, resume after an interruption, precision, multi-label, saf
 
 import json
 import signal
-import numpy as np
+
 import pytest
 import torch
 from rich.console import Console
@@ -52,7 +52,7 @@ def test_same_seed_same_results(tiny_model_dir, toy_data, tmp_path):
     assert a.report["metrics"] == b.report["metrics"]
     wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    c = run(tiny_model_dir, toy_data, tmp_path / "c", **{"training.epochs": 2, "training.seed": 7})
+    run(tiny_model_dir, toy_data, tmp_path / "c", **{"training.epochs": 2, "training.seed": 7})
     assert not all(torch.equal(wa[k], weights(tmp_path / "c")[k]) for k in wa)
 
 
@@ -60,10 +60,18 @@ def test_same_seed_same_results(tiny_model_dir, toy_data, tmp_path):
 def test_early_stopping_and_best_checkpoint(tiny_model_dir, toy_data, tmp_path):
     # With a learning rate this small no evaluation improves on the first by min_delta: early
     # stopping must end the run two evaluations later, long before 30 epochs.
-    result = run(tiny_model_dir, toy_data, tmp_path / "out", **{
-        "training.epochs": 30, "training.learning_rate": 1e-7, "training.early_stopping.patience": 2,
-        "training.early_stopping.min_delta": 0.01, "training.metric": "loss",
-    })
+    result = run(
+        tiny_model_dir,
+        toy_data,
+        tmp_path / "out",
+        **{
+            "training.epochs": 30,
+            "training.learning_rate": 1e-7,
+            "training.early_stopping.patience": 2,
+            "training.early_stopping.min_delta": 0.01,
+            "training.metric": "loss",
+        },
+    )
     training = result.meta["training"]
     assert training["stop_reason"].startswith("early stopping")
     history = training["history"]
@@ -80,9 +88,17 @@ def test_best_weights_are_restored(tiny_model_dir, toy_data, tmp_path):
         def on_evaluate(self, trainer, metrics, improved):
             seen[trainer.state.global_step] = metrics["accuracy"]
 
-    result = run(tiny_model_dir, toy_data, tmp_path / "out", callbacks=[Snapshot()], **{
-        "training.epochs": 6, "training.learning_rate": 0.05, "training.warmup_ratio": 0.0,
-    })
+    result = run(
+        tiny_model_dir,
+        toy_data,
+        tmp_path / "out",
+        callbacks=[Snapshot()],
+        **{
+            "training.epochs": 6,
+            "training.learning_rate": 0.05,
+            "training.warmup_ratio": 0.0,
+        },
+    )
     best_step = result.meta["training"]["best_step"]
     assert seen[best_step] == max(seen.values())
     # the artifact was reloaded and scored in fp32 on dev: the same accuracy as the best evaluation
@@ -92,13 +108,22 @@ def test_best_weights_are_restored(tiny_model_dir, toy_data, tmp_path):
 @pytest.mark.train
 def test_gradient_accumulation_matches_a_bigger_batch(tiny_model_dir, tmp_path):
     # 128 examples: every accumulation window is full, so 2 x 8 must equal 1 x 16 exactly
-    data = {"train": write_csv(tmp_path / "train.csv", make_texts(128, seed=1)),
-            "dev": write_csv(tmp_path / "dev.csv", make_texts(30, seed=2))}
+    data = {
+        "train": write_csv(tmp_path / "train.csv", make_texts(128, seed=1)),
+        "dev": write_csv(tmp_path / "dev.csv", make_texts(30, seed=2)),
+    }
     common = {"model.dropout": 0.0, "training.length_buckets": False, "training.epochs": 2}
     big = run(tiny_model_dir, data, tmp_path / "big", **common, **{"training.batch_size": 16})
-    acc = run(tiny_model_dir, data, tmp_path / "acc", **common, **{
-        "training.batch_size": 8, "training.gradient_accumulation_steps": 2,
-    })
+    acc = run(
+        tiny_model_dir,
+        data,
+        tmp_path / "acc",
+        **common,
+        **{
+            "training.batch_size": 8,
+            "training.gradient_accumulation_steps": 2,
+        },
+    )
     assert acc.meta["training"]["steps"] == big.meta["training"]["steps"] == 2 * 128 // 16
     wb, wa = weights(tmp_path / "big"), weights(tmp_path / "acc")
     for key in wb:
@@ -154,13 +179,22 @@ def test_multi_label_from_jsonl(tiny_model_dir, tmp_path):
     def records(n, seed):
         rows = make_texts(n, seed)
         # every text with a billing cue also gets "urgent" when it mentions "refund"
-        return [{"text": t, "labels": [l] + (["urgent"] if "refund" in t else [])} for t, l in rows]
+        return [{"text": t, "labels": [label] + (["urgent"] if "refund" in t else [])} for t, label in rows]
 
-    data = {"train": write_jsonl(tmp_path / "train.jsonl", records(150, 1)),
-            "dev": write_jsonl(tmp_path / "dev.jsonl", records(40, 2))}
-    result = run(tiny_model_dir, data, tmp_path / "out", **{
-        "task.multi_label": True, "training.metric": "micro_f1", "training.epochs": 25,
-    })
+    data = {
+        "train": write_jsonl(tmp_path / "train.jsonl", records(150, 1)),
+        "dev": write_jsonl(tmp_path / "dev.jsonl", records(40, 2)),
+    }
+    result = run(
+        tiny_model_dir,
+        data,
+        tmp_path / "out",
+        **{
+            "task.multi_label": True,
+            "training.metric": "micro_f1",
+            "training.epochs": 25,
+        },
+    )
     metrics = result.report["metrics"]
     assert set(metrics["per_label"]) == {"account", "billing", "shipping", "urgent"}
     assert metrics["micro_f1"] > 0.7
@@ -170,7 +204,9 @@ def test_multi_label_from_jsonl(tiny_model_dir, tmp_path):
 @pytest.mark.train
 def test_class_weights_and_carved_dev(tiny_model_dir, toy_data, tmp_path):
     data = {"train": toy_data["train"], "dev": toy_data["train"]}
-    cfg = load_config(None, tiny_overrides(tiny_model_dir, data, **{"task.class_weights": "balanced"}) + ["data.dev=null"])
+    cfg = load_config(
+        None, tiny_overrides(tiny_model_dir, data, **{"task.class_weights": "balanced"}) + ["data.dev=null"]
+    )
     result = train(cfg, output_dir=tmp_path / "out", console=QUIET)
     assert result.meta["data"]["dev_source"] == "split"
     assert result.meta["data"]["counts"] == {"train": 108, "dev": 12, "test": 0}
@@ -241,10 +277,16 @@ def test_sentence_pairs(tiny_model_dir, tmp_path):
     rows = make_texts(60, seed=4)
     partners = [rows[(i + (3 if i % 2 else 1)) % len(rows)] for i in range(len(rows))]  # 3 apart: same label
     pairs = [(a, b, "same" if la == lb else "different") for (a, la), (b, lb) in zip(rows, partners)]
-    data = {"train": write_csv(tmp_path / "train.csv", pairs, header=("sentence1", "sentence2", "label")),
-            "dev": write_csv(tmp_path / "dev.csv", pairs[:20], header=("sentence1", "sentence2", "label"))}
+    data = {
+        "train": write_csv(tmp_path / "train.csv", pairs, header=("sentence1", "sentence2", "label")),
+        "dev": write_csv(tmp_path / "dev.csv", pairs[:20], header=("sentence1", "sentence2", "label")),
+    }
     result = run(tiny_model_dir, data, tmp_path / "out", **{"training.epochs": 2})
-    assert result.meta["data"]["reading"]["columns"] == {"text": "sentence1", "text_pair": "sentence2", "label": "label"}
+    assert result.meta["data"]["reading"]["columns"] == {
+        "text": "sentence1",
+        "text_pair": "sentence2",
+        "label": "label",
+    }
     model = tunelab.load(tmp_path / "out")
     predicted = model.predict([p[0] for p in pairs[:5]], [p[1] for p in pairs[:5]])
     assert len(predicted) == 5 and set(predicted) <= {"same", "different"}

@@ -20,6 +20,12 @@ def evaluate_cli(
     from tunelab.workflow.evaluate import evaluate_artifact
 
     evaluate_artifact(
-        artifact, data, text_column=text_column, text_pair_column=text_pair_column,
-        label_column=label_column, json_out=json_out, batch_size=batch_size, console=Console(),
+        artifact,
+        data,
+        text_column=text_column,
+        text_pair_column=text_pair_column,
+        label_column=label_column,
+        json_out=json_out,
+        batch_size=batch_size,
+        console=Console(),
     )

@@ -16,8 +16,12 @@ def export_cli(
     quantize: Optional[str] = typer.Option(None, "--quantize", help="Quantize the weights: int8 (default: fp32)."),
     output: Path = typer.Option(..., "-o", "--output", help="Directory to write the export to."),
     force: bool = typer.Option(False, "--force", help="Export even when the dev metric drops more than --max-drop."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing export, once the new one is complete."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Labelled file for the parity check (default: the dev data)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing export, once the new one is complete."
+    ),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="Labelled file for the parity check (default: the dev data)."
+    ),
     max_drop: float = typer.Option(1.0, "--max-drop", help="Largest allowed drop of the dev metric, in points."),
     no_optimize: bool = typer.Option(False, "--no-optimize", help="Skip ONNX Runtime's graph fusions."),
 ) -> None:
@@ -28,16 +32,25 @@ def export_cli(
 
     status = Console(stderr=True)
     report = export_onnx(
-        artifact, output, quantize=quantize, optimize=not no_optimize, max_metric_drop=max_drop, force=force,
-        data=data, overwrite=overwrite, log=lambda message: status.print(message, highlight=False),
+        artifact,
+        output,
+        quantize=quantize,
+        optimize=not no_optimize,
+        max_metric_drop=max_drop,
+        force=force,
+        data=data,
+        overwrite=overwrite,
+        log=lambda message: status.print(message, highlight=False),
     )
     console = Console()
     console.print(parity_table(report))
     for note in report.get("notes", []):
         console.print(f"note: {note}", highlight=False)
     if not report["gate"]["passed"]:
-        console.print(f"[yellow]warning:[/] the metric dropped more than {report['gate']['max_metric_drop']} points; "
-                      "exported anyway because of --force")
+        console.print(
+            f"[yellow]warning:[/] the metric dropped more than {report['gate']['max_metric_drop']} points; "
+            "exported anyway because of --force"
+        )
     console.print(f"exported to {output}")
 
 
@@ -48,8 +61,11 @@ def parity_table(report: dict[str, Any]) -> Table:
     table.add_row(m["name"], f"{m['torch']:.4f}", f"{m['onnx']:.4f} ({-m['drop_points'] or 0.0:+.2f} points)")
     table.add_row("agreement", "", f"{report['agreement']:.2%} of {report['compared']} {report['agreement_unit']}")
     table.add_row("max |logit diff|", "", f"{report['max_abs_logit_diff']:.3g}")
-    table.add_row("latency p50 / p95 (ms, batch 1)", f"{lat['torch']['p50']:.1f} / {lat['torch']['p95']:.1f}",
-                  f"{lat['onnx']['p50']:.1f} / {lat['onnx']['p95']:.1f}")
+    table.add_row(
+        "latency p50 / p95 (ms, batch 1)",
+        f"{lat['torch']['p50']:.1f} / {lat['torch']['p95']:.1f}",
+        f"{lat['onnx']['p50']:.1f} / {lat['onnx']['p95']:.1f}",
+    )
     table.add_row("throughput (samples/s, batch 32)", f"{thr['torch']:.0f}", f"{thr['onnx']:.0f} ({thr['ratio']:.2f}x)")
     table.add_row("model size (MB)", f"{size['torch']:.1f}", f"{size['onnx']:.1f}")
     bench = report.get("bench") or {}

@@ -23,7 +23,8 @@ def starter_config(kind: str) -> str:
     return templates[kind].template()  # type: ignore[attr-defined]
 
 
-def init_cli(kind: str = typer.Argument("classification", help="A task's name or short alias; an unknown one "
-                                         "lists them all.")) -> None:
+def init_cli(
+    kind: str = typer.Argument("classification", help="A task's name or short alias; an unknown one lists them all."),
+) -> None:
     """Print a commented starter config (redirect it to a file)."""
     typer.echo(starter_config(kind), nl=False)

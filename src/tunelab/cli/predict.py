@@ -35,8 +35,9 @@ def write_predictions(records: list[dict[str, Any]], path: Path, task) -> None:
 def predict_cli(
     artifact: Path = typer.Argument(..., help="A trained tunelab artifact directory."),
     texts: Optional[list[str]] = typer.Argument(None, help="Texts to predict (pair models: see --pair)."),
-    pairs: Optional[list[str]] = typer.Option(None, "--pair", "-p", help="Second text of a pair, once per text "
-                                              "(models trained on text pairs)."),
+    pairs: Optional[list[str]] = typer.Option(
+        None, "--pair", "-p", help="Second text of a pair, once per text (models trained on text pairs)."
+    ),
     input_file: Optional[Path] = typer.Option(None, "-i", "--input", help="CSV/TSV/JSONL file of texts."),
     output_file: Optional[Path] = typer.Option(None, "-o", "--output", help="Write predictions here (.csv or .jsonl)."),
     text_column: Optional[str] = typer.Option(None, help="Text column of the input file."),
@@ -62,8 +63,9 @@ def predict_cli(
     if pairs and not texts:
         raise TunelabError("--pair gives the second text of an inline text; give the texts too")
     if input_file is not None:
-        examples += read_for_artifact(predictor, input_file, text_column=text_column,
-                                      text_pair_column=text_pair_column, require_labels=False)
+        examples += read_for_artifact(
+            predictor, input_file, text_column=text_column, text_pair_column=text_pair_column, require_labels=False
+        )
     records = predictor.records_for(examples, top_k=top_k)
     if output_file is not None:
         write_predictions(records, output_file, predictor.task)

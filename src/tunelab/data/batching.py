@@ -8,7 +8,8 @@ shuffled (measured on SST-2-like data: ~1.4x faster training for the same accura
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -76,8 +77,13 @@ class PaddingCollator:
     collated by the task's ``targets(values, width)``, which alone knows their shape. Any other
     key an item carries (a task's extra model inputs) is collated by ``extra[key]``."""
 
-    def __init__(self, pad_token_id: int, *, targets: Callable[[list[Any], int], torch.Tensor] | None = None,
-                 extra: dict[str, Callable[[list[Any], int], torch.Tensor]] | None = None) -> None:
+    def __init__(
+        self,
+        pad_token_id: int,
+        *,
+        targets: Callable[[list[Any], int], torch.Tensor] | None = None,
+        extra: dict[str, Callable[[list[Any], int], torch.Tensor]] | None = None,
+    ) -> None:
         self.pad_token_id = pad_token_id
         self.targets = targets or (lambda values, width: torch.tensor(values))
         self.extra = dict(extra or {})

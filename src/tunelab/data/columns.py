@@ -10,10 +10,10 @@ remaining column with the fewest distinct values (under half of the rows).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tunelab.data.readers import positions
 from tunelab.errors import DataError
@@ -116,8 +116,13 @@ def resolve_columns(
     """
     if not header:
         return _resolve_by_content(
-            available, rows, path=path, text_column=text_column, text_pair_column=text_pair_column,
-            label_column=label_column, require_labels=require_labels,
+            available,
+            rows,
+            path=path,
+            text_column=text_column,
+            text_pair_column=text_pair_column,
+            label_column=label_column,
+            require_labels=require_labels,
         )
     if text_column is not None:
         text = _require(text_column, available, path, header_line)
@@ -240,9 +245,7 @@ def _resolve_by_content(
     require_labels: bool,
 ) -> Columns:
     text = _require(text_column, available, path, None, header=False) if text_column is not None else None
-    pair = (
-        _require(text_pair_column, available, path, None, header=False) if text_pair_column is not None else None
-    )
+    pair = _require(text_pair_column, available, path, None, header=False) if text_pair_column is not None else None
     label: str | None = None
     if label_column is not None and (label_column in available or require_labels):
         label = _require(label_column, available, path, None, header=False)
@@ -254,21 +257,19 @@ def _resolve_by_content(
         if detected_text is None:
             raise DataError(
                 f"cannot find the text column: the file has no header and no column is left for it "
-                f"(columns: {_listing(available)}). Set data.text_column to its position, e.g. \"0\"",
+                f'(columns: {_listing(available)}). Set data.text_column to its position, e.g. "0"',
                 path,
             )
         text = detected_text
     if label_column is None:
         label = detected_label
         if label is None and require_labels:
-            shares = ", ".join(
-                f"{p.name}: {p.distinct} of {p.rows}" for p in profiles if p.name not in (text, pair)
-            )
+            shares = ", ".join(f"{p.name}: {p.distinct} of {p.rows}" for p in profiles if p.name not in (text, pair))
             raise DataError(
                 "cannot find the label column: the file has no header, so columns are named by position "
                 f"({_listing(available)}) and the label column is the one other than the text column ({text}) "
                 f"whose values repeat (fewer distinct values than half the rows; distinct values: "
-                f"{shares or 'no other column'}). Set data.label_column to its position, e.g. \"1\"",
+                f'{shares or "no other column"}). Set data.label_column to its position, e.g. "1"',
                 path,
             )
     _check_distinct(text, pair, label, path, None)

@@ -5,8 +5,9 @@ Texts are tokenised without padding; batches are padded later to their own longe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -78,4 +79,6 @@ def encode_texts(
                     token_types[i] = cut["token_type_ids"][j]
     finally:
         hf_logging.set_verbosity(verbosity)
-    return EncodedDataset(list(input_ids), list(token_types) if token_types is not None else None, labels, len(long_rows))
+    return EncodedDataset(
+        list(input_ids), list(token_types) if token_types is not None else None, labels, len(long_rows)
+    )

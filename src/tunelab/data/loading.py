@@ -14,7 +14,7 @@ from tunelab.data.readers import READERS, CsvReader, Record, detect_format, json
 from tunelab.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from tunelab.config import DataConfig
+    pass
 
 _MULTI_LABEL_HINT = "set task.multi_label: true for multi-label data"
 HEADER_SETTINGS = ("auto", "yes", "no")
@@ -55,18 +55,37 @@ class Splits:
     format: str | None = None
 
     @classmethod
-    def read_like(cls, train_file: LoadedFile, train: list[Example], dev: list[Example], test: list[Example],
-                  sources: dict[str, Any], files: dict[str, str]) -> Splits:
+    def read_like(
+        cls,
+        train_file: LoadedFile,
+        train: list[Example],
+        dev: list[Example],
+        test: list[Example],
+        sources: dict[str, Any],
+        files: dict[str, str],
+    ) -> Splits:
         """Splits whose columns, header and format are those ``train_file`` was read with."""
-        return cls(train=train, dev=dev, test=test, text_column=train_file.text_column,
-                   text_pair_column=train_file.text_pair_column, label_column=train_file.label_column,
-                   dev_source=sources["dev"], test_source=sources["test"], files=files,
-                   header=train_file.header, format=train_file.format)
+        return cls(
+            train=train,
+            dev=dev,
+            test=test,
+            text_column=train_file.text_column,
+            text_pair_column=train_file.text_pair_column,
+            label_column=train_file.label_column,
+            dev_source=sources["dev"],
+            test_source=sources["test"],
+            files=files,
+            header=train_file.header,
+            format=train_file.format,
+        )
 
     def describe(self) -> dict[str, Any]:
         """How the files were read, for the artifact (``data.reading``): later files are read alike."""
-        return {"columns": {"text": self.text_column, "text_pair": self.text_pair_column, "label": self.label_column},
-                "format": self.format, "header": self.header}
+        return {
+            "columns": {"text": self.text_column, "text_pair": self.text_pair_column, "label": self.label_column},
+            "format": self.format,
+            "header": self.header,
+        }
 
 
 def _text(record: Record, column: str, path: Path) -> str:
@@ -178,10 +197,14 @@ def read_examples(
                 known_labels=known_labels,
                 label_parts=partial(_label_parts, separator=label_separator) if multi_label else None,
             ).header
-        width = None if has_header else _positional_width(rows.rows, text_column, text_pair_column, label_column,
-                                                           require_labels)
-        table = reader.table(rows, header=has_header, hint=f"; {NO_HEADER_HINT}" if setting == "auto" else "",
-                             width=width)
+        width = (
+            None
+            if has_header
+            else _positional_width(rows.rows, text_column, text_pair_column, label_column, require_labels)
+        )
+        table = reader.table(
+            rows, header=has_header, hint=f"; {NO_HEADER_HINT}" if setting == "auto" else "", width=width
+        )
     else:
         table = reader.read(text, path)  # JSONL: every object names its fields
     columns = resolve_columns(
@@ -218,8 +241,11 @@ def read_examples(
 
 
 def _positional_width(
-    rows: list[tuple[int, list[str]]], text_column: str | None, text_pair_column: str | None,
-    label_column: str | None, require_labels: bool,
+    rows: list[tuple[int, list[str]]],
+    text_column: str | None,
+    text_pair_column: str | None,
+    label_column: str | None,
+    require_labels: bool,
 ) -> int | None:
     """Without a header, when every column to read is named by position (none is detected from
     content): how many leading columns they need. Rows may then carry extra trailing fields (see
@@ -233,7 +259,7 @@ def _positional_width(
 
 
 def header_setting(value: str | bool | None) -> str:
-    """"auto", "yes" or "no" from the config value (YAML reads a bare yes/no as a boolean)."""
+    """ "auto", "yes" or "no" from the config value (YAML reads a bare yes/no as a boolean)."""
     if value is None:
         return "auto"
     if isinstance(value, bool):

@@ -12,7 +12,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from tunelab.errors import DataError
 
@@ -166,7 +166,7 @@ class CsvReader(Reader):
                 return plain
         return rows
 
-    def _parse(self, text: str, path: Path, quoting: int) -> Rows:
+    def _parse(self, text: str, path: Path, quoting: Literal[0, 1, 2, 3]) -> Rows:
         # newline="" lets csv see the raw line endings, so quoted fields may contain CRLF.
         # strict=True turns `"a"b` and an unclosed quote into errors instead of silently merged data.
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter, strict=True, quoting=quoting)

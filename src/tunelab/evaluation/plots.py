@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from numbers import Real
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -37,8 +37,19 @@ _LOSS_KEYS = ("loss", "eval_loss")
 
 # Fonts that cover Chinese/Japanese/Korean, tried in order when matplotlib's default (DejaVu Sans,
 # Latin only) would draw CJK labels as empty boxes.
-_CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
-              "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Arial Unicode MS", "Noto Sans CJK JP")
+_CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Heiti SC",
+    "Arial Unicode MS",
+    "Noto Sans CJK JP",
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,8 +69,11 @@ def _with_fonts(plot):
         import matplotlib
 
         font = _cjk_font()
-        settings = {"font.family": ["sans-serif"],
-                    "font.sans-serif": [font, *matplotlib.rcParams["font.sans-serif"]]} if font else {}
+        settings = (
+            {"font.family": ["sans-serif"], "font.sans-serif": [font, *matplotlib.rcParams["font.sans-serif"]]}
+            if font
+            else {}
+        )
         with matplotlib.rc_context(settings), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
             return plot(*args, **kwargs)
@@ -148,8 +162,11 @@ def plot_multilabel_counts(
     ax = fig.add_subplot()
     rows = np.arange(n)
     left = np.zeros(n)
-    styles = (("tp", "true positive", "#2ca02c"), ("fp", "false positive", "#ff7f0e"),
-              ("fn", "false negative", "#d62728"))
+    styles = (
+        ("tp", "true positive", "#2ca02c"),
+        ("fp", "false positive", "#ff7f0e"),
+        ("fn", "false negative", "#d62728"),
+    )
     for key, legend, color in styles:
         ax.barh(rows, counts[key], left=left, height=0.75, color=color, label=legend)
         left = left + counts[key]
@@ -203,16 +220,22 @@ def plot_scatter(
     ax.set_axisbelow(True)
     shown = [f"{name} {value:.3f}" for name, value in scores.items() if _is_number(value)]
     shown.append(f"n = {x.size}")
-    ax.text(0.03, 0.97, "\n".join(shown), transform=ax.transAxes, va="top", ha="left", fontsize=9,
-            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "edgecolor": "#cccccc"})
+    ax.text(
+        0.03,
+        0.97,
+        "\n".join(shown),
+        transform=ax.transAxes,
+        va="top",
+        ha="left",
+        fontsize=9,
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "edgecolor": "#cccccc"},
+    )
     ax.set_title(title if title is not None else "Predicted against gold")
     return _save(fig, path)
 
 
 @_with_fonts
-def plot_training_curves(
-    history: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
-) -> Path | None:
+def plot_training_curves(history: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path | None:
     """Save train loss and eval metrics against the optimizer step; None when nothing to plot.
 
     ``history`` mixes train records ``{"step", "epoch", "train_loss"}`` and eval records
@@ -228,13 +251,14 @@ def plot_training_curves(
         step = record.get("step")
         if not _is_number(step):
             continue
+        at = float(cast(float, step))
         if _is_number(record.get("train_loss")):
-            train.append((float(step), float(record["train_loss"])))
+            train.append((at, float(record["train_loss"])))
         metrics = record.get("eval")
         if isinstance(metrics, Mapping):
             for name, value in metrics.items():
                 if _is_number(value):
-                    evals.setdefault(str(name), []).append((float(step), float(value)))
+                    evals.setdefault(str(name), []).append((at, float(value)))
 
     eval_loss = {name: pts for name, pts in evals.items() if name in _LOSS_KEYS}
     other = {name: pts for name, pts in evals.items() if name not in _LOSS_KEYS}

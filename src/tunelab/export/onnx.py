@@ -13,13 +13,22 @@ import shutil
 import time
 import uuid
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from tunelab.artifact import ArtifactMeta, check_output_dir, examples_fingerprint, publish, read_meta, write_json, write_meta
+from tunelab.artifact import (
+    ArtifactMeta,
+    check_output_dir,
+    examples_fingerprint,
+    publish,
+    read_meta,
+    write_json,
+    write_meta,
+)
 from tunelab.config import parse_data_config, parse_task_config
 from tunelab.errors import TunelabError
 from tunelab.inference.predictor import Predictor, TorchBackend
@@ -28,10 +37,26 @@ OPSET = 17
 PARITY_FILE = "parity.json"
 QUANTIZE_CHOICES = ("int8",)
 # config.model_type -> the model_type of onnxruntime.transformers.optimizer (BERT-like encoders).
-ORT_MODEL_TYPES = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "camembert": "bert",
-                   "distilbert": "bert", "electra": "bert"}
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt",
-                   "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model")
+ORT_MODEL_TYPES = {
+    "bert": "bert",
+    "roberta": "bert",
+    "xlm-roberta": "bert",
+    "camembert": "bert",
+    "distilbert": "bert",
+    "electra": "bert",
+}
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+    "tokenizer.model",
+)
 BATCH1_CALLS, BATCH32_CALLS, BATCH = 50, 5, 32
 
 
@@ -40,8 +65,15 @@ class ExportError(TunelabError):
 
 
 def export_onnx(
-    artifact: str | Path, output_dir: str | Path, *, quantize: str | None = None, optimize: bool = True,
-    max_metric_drop: float = 1.0, force: bool = False, data: str | Path | None = None, overwrite: bool = False,
+    artifact: str | Path,
+    output_dir: str | Path,
+    *,
+    quantize: str | None = None,
+    optimize: bool = True,
+    max_metric_drop: float = 1.0,
+    force: bool = False,
+    data: str | Path | None = None,
+    overwrite: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Export ``artifact`` to ``output_dir`` and return the parity report (also in parity.json).
@@ -54,8 +86,10 @@ def export_onnx(
     quantize = _check_quantize(quantize)
     meta = read_meta(artifact)
     if meta.export:
-        raise ExportError(f"{artifact} is already an export ({meta.export.get('format')}); "
-                          f"export the trained artifact it came from ({meta.export.get('source')})")
+        raise ExportError(
+            f"{artifact} is already an export ({meta.export.get('format')}); "
+            f"export the trained artifact it came from ({meta.export.get('source')})"
+        )
     if output.resolve() == artifact.resolve():
         raise ExportError("the export directory must differ from the artifact; choose another -o")
     check_output_dir(output, overwrite)
@@ -87,16 +121,28 @@ def export_onnx(
             if (artifact / name).is_file():
                 shutil.copy2(artifact / name, staging / name)
         config.save_pretrained(staging)  # the exported model's config (adapter artifacts have none)
-        export_info = {"format": "onnx", "quantize": quantize, "optimized": optimized, "opset": OPSET,
-                       "source": str(artifact.resolve()), "fused_operators": fused, "notes": notes,
-                       "outputs": list(torch_predictor.task.output_names)}
+        export_info = {
+            "format": "onnx",
+            "quantize": quantize,
+            "optimized": optimized,
+            "opset": OPSET,
+            "source": str(artifact.resolve()),
+            "fused_operators": fused,
+            "notes": notes,
+            "outputs": list(torch_predictor.task.output_names),
+        }
         write_meta(meta.model_copy(update={"export": export_info}), staging)
 
         log(f"checking parity on {len(examples)} examples ({data_info['source']})")
         onnx_predictor = Predictor.from_artifact(staging, device="cpu")
         report = parity_report(torch_predictor, onnx_predictor, examples)
-        report.update(data=data_info, quantize=quantize, optimized=optimized, notes=notes,
-                      size_mb={"torch": round(torch_bytes / 1e6, 2), "onnx": _mb(staging / "model.onnx")})
+        report.update(
+            data=data_info,
+            quantize=quantize,
+            optimized=optimized,
+            notes=notes,
+            size_mb={"torch": round(torch_bytes / 1e6, 2), "onnx": _mb(staging / "model.onnx")},
+        )
         report["gate"] = _gate(report, max_metric_drop, force, output)
         write_json(report, staging / PARITY_FILE)
         write_meta(meta.model_copy(update={"export": {**export_info, "parity": _summary(report)}}), staging)
@@ -155,14 +201,18 @@ def dev_examples(predictor: Predictor, meta: ArtifactMeta, data: str | Path | No
         info = {"source": "dev carved from train", "file": train_path}
     else:
         where = files.get("dev", files.get("train"))
-        raise ExportError(f"no dev data to check the export against ({where.path if where else 'the training data'} "
-                          "is not there); pass --data FILE with labelled examples in the training format")
+        raise ExportError(
+            f"no dev data to check the export against ({where.path if where else 'the training data'} "
+            "is not there); pass --data FILE with labelled examples in the training format"
+        )
     if not examples:
         raise ExportError(f"{info['file']} has no examples to check the export against; pass --data FILE")
     task.check_known(examples, "parity data")
     expected = meta.data.fingerprint.get("dev")
-    info.update(num_examples=len(examples),
-                same_as_training_dev=None if expected is None else examples_fingerprint(examples) == expected)
+    info.update(
+        num_examples=len(examples),
+        same_as_training_dev=None if expected is None else examples_fingerprint(examples) == expected,
+    )
     return examples, info
 
 
@@ -214,9 +264,17 @@ def _to_onnx(artifact: Path, predictor: Predictor, path: Path, examples: Sequenc
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(_Outputs(model, task, names), args, str(path), input_names=names,
-                              output_names=list(task.output_names), dynamic_axes=axes, opset_version=OPSET,
-                              do_constant_folding=True, dynamo=False)
+            torch.onnx.export(
+                _Outputs(model, task, names),
+                args,
+                str(path),
+                input_names=names,
+                output_names=list(task.output_names),
+                dynamic_axes=axes,
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
         except Exception as exc:
             raise ExportError(f"torch.onnx.export failed for {type(hf).__name__}: {exc}") from exc
     return hf.config, sum(p.numel() * p.element_size() for p in model.parameters())
@@ -252,8 +310,13 @@ def _quantize_int8(source: Path, target: Path) -> Path:
     level, root.level = root.level, max(root.level, logging.ERROR)  # hush "consider pre-processing"
     try:
         # Fused ops (com.microsoft domain) defeat ONNX shape inference: their outputs are float.
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=False,
-                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=False,
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+        )
     except Exception as exc:
         raise ExportError(f"int8 quantization failed: {exc}; export without --quantize") from exc
     finally:
@@ -266,8 +329,10 @@ def parity_report(reference: Predictor, candidate: Predictor, examples: Sequence
     same encoded examples, plus their latency (batch 1) and throughput (batch 32)."""
     task, encoded, encoded_export = reference.task, reference.encode(examples), candidate.encode(examples)
     if encoded_export.input_ids != encoded.input_ids:
-        raise ExportError("the export's tokenizer files encode the data differently from the artifact's; "
-                          "check the artifact's tokenizer files and export again")
+        raise ExportError(
+            "the export's tokenizer files encode the data differently from the artifact's; "
+            "check the artifact's tokenizer files and export again"
+        )
     scorers = {"torch": task.scorer(encoded), "onnx": task.scorer(encoded_export)}
     items: dict[str, list[Any]] = {"torch": [None] * len(encoded), "onnx": [None] * len(encoded)}
     max_diff = 0.0
@@ -285,10 +350,18 @@ def parity_report(reference: Predictor, candidate: Predictor, examples: Sequence
     name = task.default_metric
     agree, total, unit = task.agreement(encoded, items["torch"], items["onnx"])
     report: dict[str, Any] = {
-        "metric": {"name": name, "torch": metrics["torch"][name], "onnx": metrics["onnx"][name],
-                   "drop_points": round(_drop(task, name, metrics["torch"][name], metrics["onnx"][name]), 4)},
-        "agreement": agree / total if total else 1.0, "agreement_unit": unit, "agreeing": agree, "compared": total,
-        "max_abs_output_diff": max_diff, "max_abs_logit_diff": max_diff,
+        "metric": {
+            "name": name,
+            "torch": metrics["torch"][name],
+            "onnx": metrics["onnx"][name],
+            "drop_points": round(_drop(task, name, metrics["torch"][name], metrics["onnx"][name]), 4),
+        },
+        "agreement": agree / total if total else 1.0,
+        "agreement_unit": unit,
+        "agreeing": agree,
+        "compared": total,
+        "max_abs_output_diff": max_diff,
+        "max_abs_logit_diff": max_diff,
         "metrics": {k: {n: v for n, v in m.items() if isinstance(v, (int, float))} for k, m in metrics.items()},
     }
     # Timings depend on what else runs: the 1-minute load average before them says how busy the CPU was.
@@ -308,6 +381,7 @@ def _drop(task, name: str, before: float, after: float) -> float:
 
 def _speed(predictor: Predictor, examples: Sequence[Any]) -> dict[str, Any]:
     """p50/p95 of single-text calls (tokenisation included) and samples/s over batches of 32; bounded work."""
+
     def timed(items) -> float:
         start = time.perf_counter()
         predictor.items_for(predictor.encode(items))
@@ -324,8 +398,10 @@ def _speed(predictor: Predictor, examples: Sequence[Any]) -> dict[str, Any]:
     finally:
         predictor.batch_size = size
     p50, p95 = np.percentile(np.asarray(singles) * 1000, [50, 95])
-    return {"latency_ms": {"p50": round(float(p50), 3), "p95": round(float(p95), 3)},
-            "throughput": round(BATCH * BATCH32_CALLS / batches, 1)}
+    return {
+        "latency_ms": {"p50": round(float(p50), 3), "p95": round(float(p95), 3)},
+        "throughput": round(BATCH * BATCH32_CALLS / batches, 1),
+    }
 
 
 def _mb(path: Path) -> float:
@@ -333,14 +409,28 @@ def _mb(path: Path) -> float:
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
-    return {k: report[k] for k in ("metric", "agreement", "agreement_unit", "max_abs_output_diff", "max_abs_logit_diff", "latency_ms",
-                                   "throughput", "size_mb", "gate")}
+    return {
+        k: report[k]
+        for k in (
+            "metric",
+            "agreement",
+            "agreement_unit",
+            "max_abs_output_diff",
+            "max_abs_logit_diff",
+            "latency_ms",
+            "throughput",
+            "size_mb",
+            "gate",
+        )
+    }
 
 
 def _write_card(source: Path, target: Path, report: dict[str, Any], export: dict[str, Any]) -> None:
     """The artifact's model card, tagged onnx, with a section on the export appended."""
     card = source.read_text(encoding="utf-8").rstrip("\n") if source.is_file() else "# tunelab model"
-    card = card.replace("library_name: transformers", "library_name: onnx", 1).replace("tags: [tunelab, ", "tags: [tunelab, onnx, ", 1)
+    card = card.replace("library_name: transformers", "library_name: onnx", 1).replace(
+        "tags: [tunelab, ", "tags: [tunelab, onnx, ", 1
+    )
     target.write_text(card + "\n\n" + export_card_section(report, export), encoding="utf-8")
 
 
@@ -348,21 +438,24 @@ def export_card_section(report: dict[str, Any], export: dict[str, Any]) -> str:
     m, lat, thr = report["metric"], report["latency_ms"], report["throughput"]
     kind = f"{'int8-quantised' if export['quantize'] else 'fp32'}{', fused graph' if export['optimized'] else ''}"
     forced = " (exported with --force: above the allowed drop)" if not report["gate"]["passed"] else ""
+    outputs = ", ".join(f"`{n}`" for n in export.get("outputs", ["logits"]))
+    latency = {k: f"{lat[k]['p50']:.1f} / {lat[k]['p95']:.1f}" for k in ("torch", "onnx")}
     return f"""## ONNX export
 
-An ONNX export ({kind}, opset {export['opset']}) of `{export['source']}` made by `tunelab export`, without
+An ONNX export ({kind}, opset {export["opset"]}) of `{export["source"]}` made by `tunelab export`, without
 PyTorch weights: `tunelab.load(...)` runs it on onnxruntime (plain transformers loads the source artifact).
-Inputs `input_ids`, `attention_mask` (and `token_type_ids` if the model takes them), int64, (batch, sequence); outputs {', '.join(f'`{n}`' for n in export.get('outputs', ['logits']))}.
+Inputs `input_ids`, `attention_mask` (and `token_type_ids` if the model takes them), int64, (batch, sequence);
+outputs {outputs}.
 
-Parity with the torch model on {report['data']['num_examples']} examples ({report['data']['source']}){forced}:
+Parity with the torch model on {report["data"]["num_examples"]} examples ({report["data"]["source"]}){forced}:
 
 | | torch | onnx |
 |---|---|---|
-| {m['name']} | {m['torch']:.4f} | {m['onnx']:.4f} |
-| latency p50 / p95, batch 1 (ms) | {lat['torch']['p50']:.1f} / {lat['torch']['p95']:.1f} | {lat['onnx']['p50']:.1f} / {lat['onnx']['p95']:.1f} |
-| throughput, batch 32 (samples/s) | {thr['torch']:.0f} | {thr['onnx']:.0f} |
-| model size (MB) | {report['size_mb']['torch']:.1f} | {report['size_mb']['onnx']:.1f} |
+| {m["name"]} | {m["torch"]:.4f} | {m["onnx"]:.4f} |
+| latency p50 / p95, batch 1 (ms) | {latency["torch"]} | {latency["onnx"]} |
+| throughput, batch 32 (samples/s) | {thr["torch"]:.0f} | {thr["onnx"]:.0f} |
+| model size (MB) | {report["size_mb"]["torch"]:.1f} | {report["size_mb"]["onnx"]:.1f} |
 
-Predictions agree on {report['agreement']:.2%} of {report['agreement_unit']}; the largest output difference is
-{report['max_abs_output_diff']:.3g}. The full numbers are in `parity.json`.
+Predictions agree on {report["agreement"]:.2%} of {report["agreement_unit"]}; the largest output difference is
+{report["max_abs_output_diff"]:.3g}. The full numbers are in `parity.json`.
 """

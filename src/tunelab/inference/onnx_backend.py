@@ -52,24 +52,31 @@ class OnnxBackend:
 
     name = "onnx"
 
-    def __init__(self, session, *, output_names: tuple[str, ...] = ("logits",),
-                 output_sizes: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, session, *, output_names: tuple[str, ...] = ("logits",), output_sizes: dict[str, int] | None = None
+    ) -> None:
         self.session = session
         self.inputs = {node.name: _NUMPY_TYPES.get(node.type, np.int64) for node in session.get_inputs()}
         graph_outputs = {node.name: node for node in session.get_outputs()}
         if "input_ids" not in self.inputs:
-            raise ArtifactError(f"the ONNX graph has no input_ids input (inputs: {', '.join(self.inputs)}); "
-                                "re-export the artifact with `tunelab export`")
+            raise ArtifactError(
+                f"the ONNX graph has no input_ids input (inputs: {', '.join(self.inputs)}); "
+                "re-export the artifact with `tunelab export`"
+            )
         missing = [name for name in output_names if name not in graph_outputs]
         if missing:
-            raise ArtifactError(f"the ONNX graph has no output {', '.join(missing)} (outputs: "
-                                f"{', '.join(graph_outputs)}); model.onnx does not belong to this tunelab.json")
+            raise ArtifactError(
+                f"the ONNX graph has no output {', '.join(missing)} (outputs: "
+                f"{', '.join(graph_outputs)}); model.onnx does not belong to this tunelab.json"
+            )
         self.output_names = list(output_names)
         for name, size in (output_sizes or {}).items():
             last = graph_outputs[name].shape[-1] if name in graph_outputs else None
             if isinstance(last, int) and last != size:
-                raise ArtifactError(f"the ONNX graph's {name} has {last} scores per item but the artifact expects "
-                                    f"{size}; model.onnx does not belong to this tunelab.json")
+                raise ArtifactError(
+                    f"the ONNX graph's {name} has {last} scores per item but the artifact expects "
+                    f"{size}; model.onnx does not belong to this tunelab.json"
+                )
 
     @property
     def providers(self) -> list[str]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,8 +24,9 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, model, device: str | None = None, *, output_names: tuple[str, ...] = ("logits",),
-                 task: Task | None = None) -> None:
+    def __init__(
+        self, model, device: str | None = None, *, output_names: tuple[str, ...] = ("logits",), task: Task | None = None
+    ) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.task = task
@@ -64,7 +66,9 @@ class TorchBackend:
     def __call__(self, inputs: dict[str, np.ndarray]) -> Outputs:
         tensors = {k: torch.from_numpy(v).to(self.device) for k, v in inputs.items()}
         output = self.model(**tensors)
-        values = self.task.outputs(output) if self.task is not None else {n: getattr(output, n) for n in self.output_names}
+        values = (
+            self.task.outputs(output) if self.task is not None else {n: getattr(output, n) for n in self.output_names}
+        )
         return {name: value.float().cpu().numpy() for name, value in values.items()}
 
 
@@ -97,7 +101,7 @@ class Predictor:
     @classmethod
     def from_artifact(
         cls, path: str | Path, *, backend: str | None = None, device: str | None = None, batch_size: int = 64
-    ) -> "Predictor":
+    ) -> Predictor:
         """``backend`` None picks torch for a trained artifact and onnx for an exported one."""
         path = Path(path)
         meta = read_meta(path)
@@ -154,8 +158,13 @@ class Predictor:
         return encoded, self.items_for(encoded)
 
     # -- public API ----------------------------------------------------------------------------
-    def predict(self, texts: str | Sequence[str] | None = None, text_pairs: str | Sequence[str] | None = None, *,
-                tokens: Sequence[Sequence[str]] | None = None) -> list:
+    def predict(
+        self,
+        texts: str | Sequence[str] | None = None,
+        text_pairs: str | Sequence[str] | None = None,
+        *,
+        tokens: Sequence[Sequence[str]] | None = None,
+    ) -> list:
         """One prediction per input, as the task defines it: a label name (a list of names for
         multi-label models), a number (regression), or a list of entities ``{text, type, start,
         end, score}`` with character offsets (token classification; ``tokens`` gives pre-tokenised
@@ -169,8 +178,14 @@ class Predictor:
             raise TypeError(f"a {self.task.name} model has no class probabilities; use predict()")
         return probabilities(self._run(texts, text_pairs)[1])
 
-    def predict_scores(self, texts: str | Sequence[str] | None = None, text_pairs: str | Sequence[str] | None = None,
-                       *, tokens: Sequence[Sequence[str]] | None = None, top_k: int = 1) -> list[dict[str, Any]]:
+    def predict_scores(
+        self,
+        texts: str | Sequence[str] | None = None,
+        text_pairs: str | Sequence[str] | None = None,
+        *,
+        tokens: Sequence[Sequence[str]] | None = None,
+        top_k: int = 1,
+    ) -> list[dict[str, Any]]:
         """One JSON-ready record per input, with scores (what `tunelab predict` prints)."""
         return self.records_for(self.task.make_examples(texts, text_pairs=text_pairs, tokens=tokens), top_k=top_k)
 

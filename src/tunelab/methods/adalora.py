@@ -21,10 +21,22 @@ class AdaLoraMethod(PeftMethod):
     def peft_config(self, task_type, modules_to_save):
         c = self.config
         # total_step and the schedule are set from the real step count in on_train_begin.
-        return AdaLoraConfig(task_type=task_type, init_r=c.init_r, target_r=c.target_r, lora_alpha=c.alpha,
-                             lora_dropout=c.dropout, target_modules=c.target_modules, total_step=100, tinit=10,
-                             tfinal=20, deltaT=c.delta_t, beta1=c.beta1, beta2=c.beta2,
-                             orth_reg_weight=c.orth_reg_weight, modules_to_save=modules_to_save)
+        return AdaLoraConfig(
+            task_type=task_type,
+            init_r=c.init_r,
+            target_r=c.target_r,
+            lora_alpha=c.alpha,
+            lora_dropout=c.dropout,
+            target_modules=c.target_modules,
+            total_step=100,
+            tinit=10,
+            tfinal=20,
+            deltaT=c.delta_t,
+            beta1=c.beta1,
+            beta2=c.beta2,
+            orth_reg_weight=c.orth_reg_weight,
+            modules_to_save=modules_to_save,
+        )
 
     def on_train_begin(self, model: torch.nn.Module, total_steps: int) -> None:
         config = self._peft(model).peft_config["default"]

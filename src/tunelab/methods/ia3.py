@@ -12,5 +12,9 @@ class Ia3Method(PeftMethod):
 
     def peft_config(self, task_type, modules_to_save):
         c = self.config
-        return IA3Config(task_type=task_type, target_modules=c.target_modules,
-                         feedforward_modules=c.feedforward_modules, modules_to_save=modules_to_save)
+        return IA3Config(
+            task_type=task_type,
+            target_modules=c.target_modules,
+            feedforward_modules=c.feedforward_modules,
+            modules_to_save=modules_to_save,
+        )

@@ -12,5 +12,12 @@ class LoraMethod(PeftMethod):
 
     def peft_config(self, task_type, modules_to_save):
         c = self.config
-        return LoraConfig(task_type=task_type, r=c.r, lora_alpha=c.alpha, lora_dropout=c.dropout,
-                          target_modules=c.target_modules, bias=c.bias, modules_to_save=modules_to_save)
+        return LoraConfig(
+            task_type=task_type,
+            r=c.r,
+            lora_alpha=c.alpha,
+            lora_dropout=c.dropout,
+            target_modules=c.target_modules,
+            bias=c.bias,
+            modules_to_save=modules_to_save,
+        )

@@ -29,6 +29,8 @@ class PartialWeightsMethod(Method):
         weights = load_file(str(directory / WEIGHTS_FILE))
         missing = set(weights) - set(dict(model.named_parameters()))
         if missing:
-            raise ArtifactLoadError(f"{directory / WEIGHTS_FILE} holds weights the model does not have: {sorted(missing)[:5]}")
+            raise ArtifactLoadError(
+                f"{directory / WEIGHTS_FILE} holds weights the model does not have: {sorted(missing)[:5]}"
+            )
         model.load_state_dict(weights, strict=False)
         return model

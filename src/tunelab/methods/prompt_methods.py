@@ -15,8 +15,13 @@ class PrefixTuningMethod(PeftMethod):
     def peft_config(self, task_type, modules_to_save):
         c = self.config
         extra = {"encoder_hidden_size": c.encoder_hidden_size} if c.encoder_hidden_size else {}
-        return PrefixTuningConfig(task_type=task_type, num_virtual_tokens=c.num_virtual_tokens,
-                                  prefix_projection=c.prefix_projection, modules_to_save=modules_to_save, **extra)
+        return PrefixTuningConfig(
+            task_type=task_type,
+            num_virtual_tokens=c.num_virtual_tokens,
+            prefix_projection=c.prefix_projection,
+            modules_to_save=modules_to_save,
+            **extra,
+        )
 
 
 @METHODS.register("prompt_tuning")
@@ -29,10 +34,14 @@ class PromptTuningMethod(PeftMethod):
         c = self.config
         init = {}
         if c.init_text:
-            init = {"prompt_tuning_init": PromptTuningInit.TEXT, "prompt_tuning_init_text": c.init_text,
-                    "tokenizer_name_or_path": self.base_path}
-        return PromptTuningConfig(task_type=task_type, num_virtual_tokens=c.num_virtual_tokens,
-                                  modules_to_save=modules_to_save, **init)
+            init = {
+                "prompt_tuning_init": PromptTuningInit.TEXT,
+                "prompt_tuning_init_text": c.init_text,
+                "tokenizer_name_or_path": self.base_path,
+            }
+        return PromptTuningConfig(
+            task_type=task_type, num_virtual_tokens=c.num_virtual_tokens, modules_to_save=modules_to_save, **init
+        )
 
 
 @METHODS.register("p_tuning")
@@ -43,6 +52,10 @@ class PTuningMethod(PeftMethod):
 
     def peft_config(self, task_type, modules_to_save):
         c = self.config
-        return PromptEncoderConfig(task_type=task_type, num_virtual_tokens=c.num_virtual_tokens,
-                                   encoder_hidden_size=c.encoder_hidden_size,
-                                   encoder_reparameterization_type=c.encoder_type, modules_to_save=modules_to_save)
+        return PromptEncoderConfig(
+            task_type=task_type,
+            num_virtual_tokens=c.num_virtual_tokens,
+            encoder_hidden_size=c.encoder_hidden_size,
+            encoder_reparameterization_type=c.encoder_type,
+            modules_to_save=modules_to_save,
+        )

@@ -112,13 +112,18 @@ class _HeadModel(PreTrainedModel):
         return dict(getattr(self.config, HEAD_KEY, None) or {})
 
     def _backbone_outputs(self, input_ids, attention_mask, inputs_embeds, kwargs: dict[str, Any]):
-        extra = {k: v for k, v in kwargs.items() if v is not None and (self._backbone_takes_kwargs or k in self._backbone_takes)}
+        extra = {
+            k: v
+            for k, v in kwargs.items()
+            if v is not None and (self._backbone_takes_kwargs or k in self._backbone_takes)
+        }
         extra.pop("labels", None)
         extra.pop("return_dict", None)
         if "use_cache" in self._backbone_takes and "past_key_values" not in extra:
             extra["use_cache"] = False  # no KV cache while training or classifying
-        return self.backbone(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                             return_dict=True, **extra)
+        return self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, return_dict=True, **extra
+        )
 
     def _features(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
@@ -129,10 +134,15 @@ class _HeadModel(PreTrainedModel):
         logits = self.classifier(self.dropout(self._features(hidden, attention_mask)))
         loss = None
         if labels is not None:  # tunelab computes its loss outside; this is for plain-PyTorch users
-            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
-                                               ignore_index=-100)
-        return self.output_type(loss=loss, logits=logits, hidden_states=getattr(outputs, "hidden_states", None),
-                                attentions=getattr(outputs, "attentions", None))
+            loss = nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100
+            )
+        return self.output_type(
+            loss=loss,
+            logits=logits,
+            hidden_states=getattr(outputs, "hidden_states", None),
+            attentions=getattr(outputs, "attentions", None),
+        )
 
 
 class TunelabForSequenceClassification(_HeadModel):

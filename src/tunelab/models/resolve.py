@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from tunelab.errors import ModelNotFoundError
 from tunelab.models import gguf as gguf_cache
@@ -87,7 +87,9 @@ def _packaged_path(name: str, spec: PackagedModel, log: Callable[[str], None] | 
             return gguf_cache.convert_gguf(assembled, target, log=log)
     path = Path(module.__file__).resolve().parent / spec.subdir
     if not (path / "config.json").is_file():
-        raise ModelNotFoundError(f"package {spec.distribution} is installed but {path} holds no config.json; reinstall it")
+        raise ModelNotFoundError(
+            f"package {spec.distribution} is installed but {path} holds no config.json; reinstall it"
+        )
     return path
 
 
@@ -125,8 +127,9 @@ def resolve_model(
     spec = PACKAGED_MODELS.get(name) or PACKAGED_MODELS.get(name.lower())
     if spec is not None:
         resolved_path = _packaged_path(name, spec, log)
-        return ResolvedModel(str(resolved_path), name, "packaged", True, licence=spec.licence,
-                             licence_files=_package_files(spec))
+        return ResolvedModel(
+            str(resolved_path), name, "packaged", True, licence=spec.licence, licence_files=_package_files(spec)
+        )
     looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
     if looks_like_path:
         raise ModelNotFoundError(f"model directory not found: {path}")

@@ -14,12 +14,13 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -72,7 +73,9 @@ class PredictorRunner:
         texts = [text for text, _ in items]
         pairs = [pair for _, pair in items] if any(pair is not None for _, pair in items) else None
         if not self.split:
-            return p.predict_scores(texts, top_k=top_k) if pairs is None else p.predict_scores(texts, pairs, top_k=top_k)
+            return (
+                p.predict_scores(texts, top_k=top_k) if pairs is None else p.predict_scores(texts, pairs, top_k=top_k)
+            )
         examples = p.task.make_examples(texts, text_pairs=pairs)
         with self.lock:
             encoded = p.encode(examples)
@@ -113,9 +116,13 @@ async def load_model(state: ServiceState, loader: Loader) -> None:
         return
 
     state.batcher = MicroBatcher(
-        PredictorRunner(predictor), max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms,
-        max_concurrent=settings.concurrent_batches(), max_queue=settings.max_queue_texts,
-        on_batch=state.metrics.observe_batch)
+        PredictorRunner(predictor),
+        max_batch_size=settings.max_batch_size,
+        max_wait_ms=settings.max_wait_ms,
+        max_concurrent=settings.concurrent_batches(),
+        max_queue=settings.max_queue_texts,
+        on_batch=state.metrics.observe_batch,
+    )
     state.batcher.start()
     state.predictor, state.ready = predictor, True
     state.metrics.model_loaded.set(1)
@@ -132,8 +139,12 @@ class BodyLimitMiddleware:
         self.max_body_bytes = max_body_bytes
 
     def _too_large(self) -> Any:
-        return error_response(413, "body_too_large", f"the request body is larger than {self.max_body_bytes} bytes",
-                              detail={"limit": "max_body_bytes", "value": self.max_body_bytes})
+        return error_response(
+            413,
+            "body_too_large",
+            f"the request body is larger than {self.max_body_bytes} bytes",
+            detail={"limit": "max_body_bytes", "value": self.max_body_bytes},
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -181,13 +192,18 @@ def install_exception_handlers(app: FastAPI) -> None:
         errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg", "ctx")} for e in exc.errors()]
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(422, "invalid_json", "the request body is not valid JSON", jsonable_encoder(errors))
-        return error_response(422, "invalid_request", "the request body does not match the schema",
-                              jsonable_encoder(errors))
+        return error_response(
+            422, "invalid_request", "the request body does not match the schema", jsonable_encoder(errors)
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return error_response(exc.status_code, HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail),
-                              headers=getattr(exc, "headers", None))
+        return error_response(
+            exc.status_code,
+            HTTP_CODES.get(exc.status_code, "http_error"),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )
 
 
 def create_app(settings: ServeSettings, *, loader: Loader | None = None) -> FastAPI:
@@ -244,8 +260,14 @@ def run(settings: ServeSettings) -> None:
     import uvicorn
 
     configure_logging(settings.log_level)
-    options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
-                   log_level=settings.log_level, timeout_graceful_shutdown=30)
+    options: dict[str, Any] = dict(
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=30,
+    )
     if settings.workers > 1:
         os.environ.update(settings.to_env())
         uvicorn.run("tunelab.serve.app:create_app_from_env", factory=True, workers=settings.workers, **options)

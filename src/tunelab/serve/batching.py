@@ -15,9 +15,10 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any
 
 log = logging.getLogger("tunelab.serve.batching")
 
@@ -45,9 +46,17 @@ class MicroBatcher:
 
     ``on_batch(size, seconds)`` is called on the event loop after every model call (metrics)."""
 
-    def __init__(self, fn: BatchFn, *, max_batch_size: int = 32, max_wait_ms: float = 5.0, max_concurrent: int = 1,
-                 max_queue: int | None = None, on_batch: Callable[[int, float], None] | None = None,
-                 thread_name: str = "tunelab-inference") -> None:
+    def __init__(
+        self,
+        fn: BatchFn,
+        *,
+        max_batch_size: int = 32,
+        max_wait_ms: float = 5.0,
+        max_concurrent: int = 1,
+        max_queue: int | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
+        thread_name: str = "tunelab-inference",
+    ) -> None:
         if max_batch_size < 1 or max_concurrent < 1:
             raise ValueError("max_batch_size and max_concurrent must be at least 1")
         self.fn = fn
@@ -88,7 +97,7 @@ class MicroBatcher:
         self.start()
         loop = asyncio.get_running_loop()
         size = self.max_batch_size
-        jobs = [_Job(items[i:i + size], key, loop.create_future()) for i in range(0, len(items), size)]
+        jobs = [_Job(items[i : i + size], key, loop.create_future()) for i in range(0, len(items), size)]
         self._pending.extend(jobs)
         self._queued += len(items)
         self._wakeup.set()
@@ -177,7 +186,7 @@ class MicroBatcher:
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), remaining)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 break
             size, full = self._take_ready(jobs, size, key)
         return jobs
@@ -208,5 +217,5 @@ class MicroBatcher:
         for job in jobs:
             n = len(job.items)
             if not job.future.done():
-                job.future.set_result(list(results[offset:offset + n]))
+                job.future.set_result(list(results[offset : offset + n]))
             offset += n

@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,7 +25,10 @@ log = logging.getLogger("tunelab.serve")
 CONTEXT_KEY = "tunelab.context"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName", "color_message",  # uvicorn adds an ANSI-coloured copy of the message
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",  # uvicorn adds an ANSI-coloured copy of the message
 }
 
 
@@ -34,7 +37,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -119,7 +122,14 @@ class RequestContextMiddleware:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.observe_request(route, scope["method"], status, seconds)
-            access_log.info("request", extra={
-                "request_id": context.request_id, "method": scope["method"], "path": scope["path"],
-                "status": status, "duration_ms": round(seconds * 1000, 2), "n_texts": context.n_texts,
-            })
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": context.request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "n_texts": context.n_texts,
+                },
+            )

@@ -18,16 +18,27 @@ class ServeMetrics:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "tunelab_http_requests", "HTTP requests answered, by route template, method and status.",
-            ["route", "method", "status"], registry=r)
+            "tunelab_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
         self.latency = Histogram(
-            "tunelab_http_request_duration_seconds", "Time to answer an HTTP request, by route and status.",
-            ["route", "method", "status"], buckets=LATENCY_BUCKETS, registry=r)
+            "tunelab_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route and status.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.batch_size = Histogram(
-            "tunelab_batch_size", "Texts per model call (dynamic micro-batches).", buckets=BATCH_BUCKETS, registry=r)
+            "tunelab_batch_size", "Texts per model call (dynamic micro-batches).", buckets=BATCH_BUCKETS, registry=r
+        )
         self.inference = Histogram(
-            "tunelab_inference_duration_seconds", "Time per model call: tokenize, forward, decode.",
-            buckets=LATENCY_BUCKETS, registry=r)
+            "tunelab_inference_duration_seconds",
+            "Time per model call: tokenize, forward, decode.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.texts = Counter("tunelab_texts_predicted", "Texts predicted.", registry=r)
         self.model_loaded = Gauge("tunelab_model_loaded", "1 once the model is loaded and warm.", registry=r)
         self.queued = Gauge("tunelab_queued_texts", "Texts waiting for a model call.", registry=r)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -17,12 +18,23 @@ from tunelab.serve.batching import BatcherClosed, MicroBatcher, QueueFull
 from tunelab.serve.logs import CONTEXT_KEY, RequestContext
 from tunelab.serve.metrics import ServeMetrics
 from tunelab.serve.schemas import (
-    ERROR_RESPONSES, PREDICT_EXAMPLES, ApiError, ErrorResponse, HealthResponse, Limits, ModelInfo, PredictRequest,
-    PredictResponse, ReadyResponse, limit_error,
+    ERROR_RESPONSES,
+    PREDICT_EXAMPLES,
+    ApiError,
+    ErrorResponse,
+    HealthResponse,
+    Limits,
+    ModelInfo,
+    PredictRequest,
+    PredictResponse,
+    ReadyResponse,
+    limit_error,
 )
 from tunelab.serve.settings import ServeSettings
 
 log = logging.getLogger("tunelab.serve")
+
+
 def summary_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The metrics /v1/model shows: numbers and tables of numbers (per label, per type). Lists
     (confusion matrices, error examples that quote dev-set texts, plot points) stay in report.json."""
@@ -63,8 +75,13 @@ class ServiceState:
             "base_model": meta.model_config_section.get("name") or meta.model.base,
             "metrics": summary_metrics(p.metrics),
             "versions": {k: str(v) for k, v in meta.versions.items()},
-            "limits": Limits(max_texts=s.max_texts, max_chars=s.max_chars, max_body_bytes=s.max_body_bytes,
-                             max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms),
+            "limits": Limits(
+                max_texts=s.max_texts,
+                max_chars=s.max_chars,
+                max_body_bytes=s.max_body_bytes,
+                max_batch_size=s.max_batch_size,
+                max_wait_ms=s.max_wait_ms,
+            ),
         }
 
 
@@ -78,8 +95,12 @@ ServiceDep = Annotated[ServiceState, Depends(get_service)]
 
 async def get_ready_service(service: ServiceDep) -> ServiceState:
     if service.load_error is not None:
-        raise ApiError(503, "model_load_failed", "the model failed to load; see the server log",
-                       detail={"error": service.load_error})
+        raise ApiError(
+            503,
+            "model_load_failed",
+            "the model failed to load; see the server log",
+            detail={"error": service.load_error},
+        )
     if not service.ready:
         raise ApiError(503, "not_ready", "the model is still loading", headers={"Retry-After": "1"})
     return service
@@ -114,10 +135,18 @@ def check_pairs(body: PredictRequest, predictor: Any) -> None:
         check(body.texts, body.text_pairs)
     except InputError as err:
         code = "pairs_required" if body.text_pairs is None else "pairs_not_accepted"
-        if body.text_pairs is not None and len(body.text_pairs) != len(body.texts) and getattr(predictor.task, "pairs", False):
+        if (
+            body.text_pairs is not None
+            and len(body.text_pairs) != len(body.texts)
+            and getattr(predictor.task, "pairs", False)
+        ):
             code = "pairs_mismatch"
-        raise ApiError(422, code, str(err), detail={"texts": len(body.texts),
-                       "text_pairs": None if body.text_pairs is None else len(body.text_pairs)}) from None
+        raise ApiError(
+            422,
+            code,
+            str(err),
+            detail={"texts": len(body.texts), "text_pairs": None if body.text_pairs is None else len(body.text_pairs)},
+        ) from None
 
 
 def check_limits(body: PredictRequest, settings: ServeSettings) -> None:
@@ -125,18 +154,36 @@ def check_limits(body: PredictRequest, settings: ServeSettings) -> None:
     if n == 0:
         raise limit_error(422, "empty_texts", "'texts' must hold at least one text", "min_texts", 1, got=0)
     if n > settings.max_texts:
-        raise limit_error(422, "too_many_texts", f"at most {settings.max_texts} texts per request, got {n}",
-                          "max_texts", settings.max_texts, got=n)
+        raise limit_error(
+            422,
+            "too_many_texts",
+            f"at most {settings.max_texts} texts per request, got {n}",
+            "max_texts",
+            settings.max_texts,
+            got=n,
+        )
     for i, text in enumerate(body.texts):
         if len(text) > settings.max_chars:
-            raise limit_error(422, "text_too_long",
-                              f"texts[{i}] has {len(text)} characters; at most {settings.max_chars} are allowed",
-                              "max_chars", settings.max_chars, index=i, got=len(text))
+            raise limit_error(
+                422,
+                "text_too_long",
+                f"texts[{i}] has {len(text)} characters; at most {settings.max_chars} are allowed",
+                "max_chars",
+                settings.max_chars,
+                index=i,
+                got=len(text),
+            )
     for i, text in enumerate(body.text_pairs or ()):
         if len(text) > settings.max_chars:
-            raise limit_error(422, "text_too_long",
-                              f"text_pairs[{i}] has {len(text)} characters; at most {settings.max_chars} are allowed",
-                              "max_chars", settings.max_chars, index=i, got=len(text))
+            raise limit_error(
+                422,
+                "text_too_long",
+                f"text_pairs[{i}] has {len(text)} characters; at most {settings.max_chars} are allowed",
+                "max_chars",
+                settings.max_chars,
+                index=i,
+                got=len(text),
+            )
 
 
 # -- routes ------------------------------------------------------------------------------------
@@ -150,14 +197,22 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@probes.get("/ready", response_model=ReadyResponse, summary="Readiness: the model is loaded",
-            responses={503: {"model": ErrorResponse, "description": "Model not loaded (yet)"}})
+@probes.get(
+    "/ready",
+    response_model=ReadyResponse,
+    summary="Readiness: the model is loaded",
+    responses={503: {"model": ErrorResponse, "description": "Model not loaded (yet)"}},
+)
 async def ready(service: ReadyServiceDep) -> dict[str, Any]:
     return {"status": "ready", "model": service.summary()}
 
 
-@monitoring.get("/metrics", summary="Prometheus metrics", response_class=Response,
-                responses={200: {"content": {"text/plain": {}}}, 401: ERROR_RESPONSES[401]})
+@monitoring.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, 401: ERROR_RESPONSES[401]},
+)
 async def metrics(service: ServiceDep) -> Response:
     if service.batcher is not None:
         service.metrics.queued.set(service.batcher.queued)
@@ -169,12 +224,20 @@ async def model_info(service: ReadyServiceDep) -> dict[str, Any]:
     return service.model_info()
 
 
-PREDICT_OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": PredictRequest.model_json_schema(), "examples": PREDICT_EXAMPLES}}}}
+PREDICT_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PredictRequest.model_json_schema(), "examples": PREDICT_EXAMPLES}},
+    }
+}
 
 
-@api.post("/predict", response_model=PredictResponse, openapi_extra=PREDICT_OPENAPI,
-          summary="The model's prediction for each text (or text pair): labels with scores, a number, or entities")
+@api.post(
+    "/predict",
+    response_model=PredictResponse,
+    openapi_extra=PREDICT_OPENAPI,
+    summary="The model's prediction for each text (or text pair): labels with scores, a number, or entities",
+)
 async def predict(request: Request, service: ReadyServiceDep, context: ContextDep) -> Response:
     body = await read_predict_request(request)
     check_limits(body, service.settings)
@@ -186,9 +249,13 @@ async def predict(request: Request, service: ReadyServiceDep, context: ContextDe
         # requests share a model call when they ask for the same top_k
         records = await service.batcher.submit(list(zip(body.texts, pairs)), key=body.top_k)
     except QueueFull as err:
-        raise ApiError(503, "overloaded", "too many texts are waiting for the model; retry shortly",
-                       detail={"limit": "max_queue_texts", "value": service.settings.max_queue_texts},
-                       headers={"Retry-After": "1"}) from err
+        raise ApiError(
+            503,
+            "overloaded",
+            "too many texts are waiting for the model; retry shortly",
+            detail={"limit": "max_queue_texts", "value": service.settings.max_queue_texts},
+            headers={"Retry-After": "1"},
+        ) from err
     except BatcherClosed as err:
         raise ApiError(503, "shutting_down", "the service is shutting down") from err
     except Exception as err:

@@ -8,6 +8,7 @@ from typing import Any, Union
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+
 def _predict_examples() -> dict[str, dict[str, Any]]:
     """Request examples for the OpenAPI page: each registered task's own."""
     from tunelab.tasks import task_specs
@@ -32,7 +33,8 @@ class PredictRequest(BaseModel):
         "`max_chars` characters (default 2000).",
     )
     text_pairs: list[str] | None = Field(
-        None, description="Second texts, one per text: required by models trained on text pairs, refused by others.",
+        None,
+        description="Second texts, one per text: required by models trained on text pairs, refused by others.",
     )
     top_k: int = Field(1, ge=1, le=1000, description="Labels with scores per text (models with labels).")
 
@@ -101,8 +103,9 @@ class ErrorResponse(BaseModel):
 class ApiError(Exception):
     """An error answered with the API's JSON error shape."""
 
-    def __init__(self, status_code: int, code: str, message: str, detail: Any = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status_code: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.code = code
@@ -111,8 +114,9 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(status_code: int, code: str, message: str, detail: Any = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status_code: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "detail": detail}}
     return JSONResponse(body, status_code=status_code, headers=headers)
 

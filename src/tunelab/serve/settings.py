@@ -64,32 +64,45 @@ class ServeSettings(BaseSettings):
 
     artifact: Path = Field(description="Trained (or exported) tunelab artifact directory.")
     backend: Literal["torch", "onnx"] | None = Field(
-        None, description="Inference backend; default torch for a trained artifact, onnx for an exported one.")
+        None, description="Inference backend; default torch for a trained artifact, onnx for an exported one."
+    )
     dtype: Literal["float32", "bfloat16"] = Field(
-        "float32", description="Weights and activations of the torch backend; bfloat16 is about 2.5x faster on CPUs "
-        "with AVX512-BF16/AMX, with predictions that can differ slightly from training-time ones.")
+        "float32",
+        description="Weights and activations of the torch backend; bfloat16 is about 2.5x faster on CPUs "
+        "with AVX512-BF16/AMX, with predictions that can differ slightly from training-time ones.",
+    )
     model_name: str | None = Field(None, description="Name reported by the API; default the artifact folder name.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes, each with its own model copy.")
     threads: int = Field(1, ge=1, le=256, description="Intra-op threads of one model call.")
     parallel_batches: int | None = Field(
-        None, ge=1, le=256, description="Model calls running at once per worker, each in its own thread; "
-        "default: usable CPU cores / workers.")
+        None,
+        ge=1,
+        le=256,
+        description="Model calls running at once per worker, each in its own thread; "
+        "default: usable CPU cores / workers.",
+    )
     api_key_file: Path | None = None
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), repr=False, description="sha256 digests of the accepted keys (given as keys, hashed on read).")
+        (), repr=False, description="sha256 digests of the accepted keys (given as keys, hashed on read)."
+    )
     allow_unauthenticated_remote: bool = False
     max_batch_size: int = Field(32, ge=1, le=1024, description="Most texts in one model call.")
     model_batch_size: int = Field(
-        8, ge=1, le=1024, description="Texts per forward pass: a model call sorts its texts by length and "
-        "runs them in passes of this size, so short texts are not padded to the longest.")
+        8,
+        ge=1,
+        le=1024,
+        description="Texts per forward pass: a model call sorts its texts by length and "
+        "runs them in passes of this size, so short texts are not padded to the longest.",
+    )
     max_wait_ms: float = Field(5.0, ge=0, le=1000, description="Longest wait for more texts to fill a batch.")
     max_texts: int = Field(64, ge=1, le=100_000, description="Most texts in one request.")
     max_chars: int = Field(2000, ge=1, description="Most characters in one text.")
     max_body_bytes: int = Field(1_000_000, ge=1, description="Largest request body.")
     max_queue_texts: int = Field(
-        4096, ge=1, description="Texts waiting for the model before new requests get 503 (back-pressure).")
+        4096, ge=1, description="Texts waiting for the model before new requests get 503 (back-pressure)."
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @field_validator("api_keys", mode="before")
@@ -107,7 +120,7 @@ class ServeSettings(BaseSettings):
         return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _merge_key_file(self) -> "ServeSettings":
+    def _merge_key_file(self) -> ServeSettings:
         if self.api_key_file is not None:
             from_file = (hash_key(k) for k in read_key_file(self.api_key_file))
             self.api_keys = tuple(dict.fromkeys([*self.api_keys, *from_file]))

@@ -80,5 +80,13 @@ def task_from_state(config: Any, state: dict[str, Any]) -> Task:
     return task_class(config.name).from_state(config, state)
 
 
-__all__ = ["TASKS", "TaskSpec", "build_task", "register_task", "task_class", "task_from_state", "task_spec",
-           "task_specs"]
+__all__ = [
+    "TASKS",
+    "TaskSpec",
+    "build_task",
+    "register_task",
+    "task_class",
+    "task_from_state",
+    "task_spec",
+    "task_specs",
+]

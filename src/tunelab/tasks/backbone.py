@@ -1,6 +1,6 @@
 """Loading a pretrained backbone with a task's new head; shared by every task module.
 
-The head is transformers' own task class for the architecture when it has one (BertFor..., 
+The head is transformers' own task class for the architecture when it has one (BertFor...,
 Gemma3TextForSequenceClassification), otherwise tunelab's generic head (`tunelab.models.heads`);
 ``model.head`` and ``model.pooling`` choose explicitly.
 """
@@ -20,7 +20,13 @@ from tunelab.models.heads import build_head_model, default_pooling, head_class_o
 from tunelab.models.resolve import ResolvedModel
 
 # Config attributes that hold dropout rates, across the common encoder families.
-DROPOUT_ATTRS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout", "hidden_dropout")
+DROPOUT_ATTRS = (
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "dropout",
+    "attention_dropout",
+    "hidden_dropout",
+)
 
 
 def ensure_padding(tokenizer) -> None:
@@ -35,8 +41,9 @@ def ensure_padding(tokenizer) -> None:
 
 
 def _pad_token_id(resolved: ResolvedModel) -> int | None:
-    tokenizer = AutoTokenizer.from_pretrained(resolved.path, local_files_only=resolved.local_files_only,
-                                              revision=resolved.revision)
+    tokenizer = AutoTokenizer.from_pretrained(
+        resolved.path, local_files_only=resolved.local_files_only, revision=resolved.revision
+    )
     ensure_padding(tokenizer)
     return tokenizer.pad_token_id
 
@@ -57,8 +64,9 @@ def use_generic_head(model_class: type, config, model_config: ModelConfig) -> bo
     return not has_native or model_config.pooling not in ("auto", default_pooling(config))
 
 
-def load_with_head(model_class: Any, resolved: ResolvedModel, model_config: ModelConfig, *, kind: str,
-                   **config_values: Any) -> PreTrainedModel:
+def load_with_head(
+    model_class: Any, resolved: ResolvedModel, model_config: ModelConfig, *, kind: str, **config_values: Any
+) -> PreTrainedModel:
     """The backbone with a fresh head of ``kind`` ("sequence" or "token"), the task's labels
     (``config_values``) and the dropout overrides of the model section, in fp32 (mixed precision
     casts per operation), never touching the network unless the user allowed it."""

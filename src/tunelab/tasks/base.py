@@ -18,8 +18,9 @@ everything that depends on what is predicted:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -84,7 +85,9 @@ class Task(Protocol):
 
     def head_modules(self, model: PreTrainedModel) -> list[str]: ...
 
-    def encode(self, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Any], max_length: int) -> EncodedDataset: ...
+    def encode(
+        self, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Any], max_length: int
+    ) -> EncodedDataset: ...
 
     def collator(self, pad_token_id: int) -> Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]: ...
 
@@ -103,8 +106,9 @@ class Task(Protocol):
 
     def agreement(self, encoded: EncodedDataset, a: Sequence[Any], b: Sequence[Any]) -> tuple[int, int, str]: ...
 
-    def unbatch(self, encoded: EncodedDataset, indices: Sequence[int], outputs: Outputs) -> list[dict[str, np.ndarray]]:
-        ...
+    def unbatch(
+        self, encoded: EncodedDataset, indices: Sequence[int], outputs: Outputs
+    ) -> list[dict[str, np.ndarray]]: ...
 
     # -- files and raw input -------------------------------------------------------------------
     def read_file(self, path: str | Path, meta: Any, **options: Any) -> list[Any]: ...
@@ -185,15 +189,21 @@ class BaseTask:
         """Each item's own rows of a batch's outputs; outputs with a sequence axis cut to its length."""
         items = []
         for row, i in enumerate(indices):
-            items.append({name: (value[row, : encoded.lengths[i]] if name in self.sequence_keys else value[row])
-                          for name, value in outputs.items()})
+            items.append(
+                {
+                    name: (value[row, : encoded.lengths[i]] if name in self.sequence_keys else value[row])
+                    for name, value in outputs.items()
+                }
+            )
         return items
 
     def check_pairs(self, texts: Sequence[Any], text_pairs: Sequence[Any] | None) -> None:
         """Pair models take pairs, single-text models single texts: anything else is the user's error."""
         if self.pairs and text_pairs is None:
-            raise InputError("this model was trained on text pairs: give a second text for every text "
-                             "(text_pairs in the API, --pair or a text-pair column on the command line)")
+            raise InputError(
+                "this model was trained on text pairs: give a second text for every text "
+                "(text_pairs in the API, --pair or a text-pair column on the command line)"
+            )
         if not self.pairs and text_pairs is not None:
             raise InputError("this model was trained on single texts, not text pairs: leave out the second texts")
         if text_pairs is not None and len(text_pairs) != len(texts):

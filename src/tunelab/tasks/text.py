@@ -4,8 +4,9 @@ input with pair checks, encoding with the fast tokenizer, records and table rows
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
@@ -24,12 +25,17 @@ class TextTask(BaseTask):
         collator stacks into ``labels``)."""
         raise NotImplementedError
 
-    def encode(self, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], max_length: int) -> EncodedDataset:
+    def encode(
+        self, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], max_length: int
+    ) -> EncodedDataset:
         labelled = bool(examples) and all(ex.label is not None for ex in examples)
         pairs = [ex.text_pair for ex in examples]
         encoded = encode_texts(
-            tokenizer, [ex.text for ex in examples], pairs if any(p is not None for p in pairs) else None,
-            max_length=max_length, labels=_as_list(self.targets(examples)) if labelled else None,
+            tokenizer,
+            [ex.text for ex in examples],
+            pairs if any(p is not None for p in pairs) else None,
+            max_length=max_length,
+            labels=_as_list(self.targets(examples)) if labelled else None,
         )
         encoded.examples = list(examples)
         return encoded
@@ -40,21 +46,36 @@ class TextTask(BaseTask):
         return {}
 
     def read_file(
-        self, path: str | Path, meta: Any, *, text_column: str | None = None, text_pair_column: str | None = None,
-        label_column: str | None = None, require_labels: bool = True, header: str | bool | None = None,
+        self,
+        path: str | Path,
+        meta: Any,
+        *,
+        text_column: str | None = None,
+        text_pair_column: str | None = None,
+        label_column: str | None = None,
+        require_labels: bool = True,
+        header: str | bool | None = None,
         **_: Any,
     ) -> list[Example]:
         """Read with the format, columns and header setting the model was trained on unless told
         otherwise; when the file lacks those columns, the usual names are detected."""
         data = meta.data_config
         trained = meta.data.reading.get("columns") or {}
-        explicit: dict[str, Any] = {"text_column": text_column, "text_pair_column": text_pair_column, "label_column": label_column}
+        explicit: dict[str, Any] = {
+            "text_column": text_column,
+            "text_pair_column": text_pair_column,
+            "label_column": label_column,
+        }
         fmt = data.get("format", "auto")
-        options: dict[str, Any] = dict(format=fmt if str(path) == "-" or fmt == "jsonl" or Path(path).suffix.lower() not in
-                       (".jsonl", ".ndjson", ".json") else "auto",
-                       encoding=data.get("encoding", "utf-8"), require_labels=require_labels,
-                       header=data.get("header", "auto") if header is None else header,
-                       **self.read_options(data))
+        options: dict[str, Any] = dict(
+            format=fmt
+            if str(path) == "-" or fmt == "jsonl" or Path(path).suffix.lower() not in (".jsonl", ".ndjson", ".json")
+            else "auto",
+            encoding=data.get("encoding", "utf-8"),
+            require_labels=require_labels,
+            header=data.get("header", "auto") if header is None else header,
+            **self.read_options(data),
+        )
         remembered: dict[str, Any] = {
             "text_column": text_column or trained.get("text"),
             "text_pair_column": text_pair_column or trained.get("text_pair"),
@@ -88,9 +109,12 @@ class TextTask(BaseTask):
         has_pairs = examples[0].text_pair is not None
         if has_pairs != self.pairs:
             first = examples[0]
-            message = ("this model was trained on text pairs; the file has no text-pair column (name it with "
-                       "--text-pair-column)" if self.pairs else
-                       "this model was trained on single texts; the file has a text-pair column it cannot use")
+            message = (
+                "this model was trained on text pairs; the file has no text-pair column (name it with "
+                "--text-pair-column)"
+                if self.pairs
+                else "this model was trained on single texts; the file has a text-pair column it cannot use"
+            )
             raise DataError(f"{where}: {message}", first.source, first.line)
 
     # -- records -------------------------------------------------------------------------------

@@ -23,13 +23,13 @@ if TYPE_CHECKING:
 class Callback:
     """Hooks called by the Trainer. ``trainer.state`` holds the counters; ``trainer.request_stop`` ends training."""
 
-    def on_train_begin(self, trainer: "Trainer") -> None: ...
+    def on_train_begin(self, trainer: Trainer) -> None: ...
 
-    def on_step_end(self, trainer: "Trainer", logs: dict[str, float]) -> None: ...
+    def on_step_end(self, trainer: Trainer, logs: dict[str, float]) -> None: ...
 
-    def on_evaluate(self, trainer: "Trainer", metrics: dict[str, Any], improved: bool) -> None: ...
+    def on_evaluate(self, trainer: Trainer, metrics: dict[str, Any], improved: bool) -> None: ...
 
-    def on_train_end(self, trainer: "Trainer") -> None: ...
+    def on_train_end(self, trainer: Trainer) -> None: ...
 
 
 class EarlyStopping(Callback):
@@ -38,7 +38,7 @@ class EarlyStopping(Callback):
     def __init__(self, patience: int) -> None:
         self.patience = patience
 
-    def on_evaluate(self, trainer: "Trainer", metrics: dict[str, Any], improved: bool) -> None:
+    def on_evaluate(self, trainer: Trainer, metrics: dict[str, Any], improved: bool) -> None:
         state = trainer.state
         state.bad_evals = 0 if improved else state.bad_evals + 1
         if state.bad_evals >= self.patience:
@@ -51,11 +51,11 @@ class EarlyStopping(Callback):
 class BestModel(Callback):
     """Saves the weights whenever the dev metric improves and restores the best ones at the end."""
 
-    def on_evaluate(self, trainer: "Trainer", metrics: dict[str, Any], improved: bool) -> None:
+    def on_evaluate(self, trainer: Trainer, metrics: dict[str, Any], improved: bool) -> None:
         if improved:
             trainer.save_weights(trainer.best_weights_path)
 
-    def on_train_end(self, trainer: "Trainer") -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         if trainer.best_weights_path.is_file() and trainer.state.stop_reason != "interrupted":
             trainer.load_weights(trainer.best_weights_path)
 
@@ -63,7 +63,7 @@ class BestModel(Callback):
 class Checkpoint(Callback):
     """Saves the full training state (weights, optimizer, schedule, RNG, counters) for resuming."""
 
-    def on_evaluate(self, trainer: "Trainer", metrics: dict[str, Any], improved: bool) -> None:
+    def on_evaluate(self, trainer: Trainer, metrics: dict[str, Any], improved: bool) -> None:
         trainer.save_checkpoint()
 
 
@@ -76,32 +76,43 @@ class JsonlLogger(Callback):
         self._loss_sum = 0.0
         self._loss_n = 0
 
-    def _write(self, record: dict[str, Any], trainer: "Trainer") -> None:
+    def _write(self, record: dict[str, Any], trainer: Trainer) -> None:
         if not trainer.accelerator.is_main_process:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
 
-    def on_step_end(self, trainer: "Trainer", logs: dict[str, float]) -> None:
+    def on_step_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         self._loss_sum += logs["loss"]
         self._loss_n += 1
         step = trainer.state.global_step
         if step % self.every == 0 or step == trainer.total_steps:
-            self._write({
-                "step": step,
-                "epoch": round(trainer.epoch_progress, 4),
-                "train_loss": self._loss_sum / self._loss_n,
-                "learning_rate": logs["learning_rate"],
-                "samples_per_second": round(trainer.samples_per_second, 2),
-                "time": time.time(),
-            }, trainer)
+            self._write(
+                {
+                    "step": step,
+                    "epoch": round(trainer.epoch_progress, 4),
+                    "train_loss": self._loss_sum / self._loss_n,
+                    "learning_rate": logs["learning_rate"],
+                    "samples_per_second": round(trainer.samples_per_second, 2),
+                    "time": time.time(),
+                },
+                trainer,
+            )
             self._loss_sum, self._loss_n = 0.0, 0
 
-    def on_evaluate(self, trainer: "Trainer", metrics: dict[str, Any], improved: bool) -> None:
+    def on_evaluate(self, trainer: Trainer, metrics: dict[str, Any], improved: bool) -> None:
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-        self._write({"step": trainer.state.global_step, "epoch": round(trainer.epoch_progress, 4),
-                     "eval": scalars, "improved": improved, "time": time.time()}, trainer)
+        self._write(
+            {
+                "step": trainer.state.global_step,
+                "epoch": round(trainer.epoch_progress, 4),
+                "eval": scalars,
+                "improved": improved,
+                "time": time.time(),
+            },
+            trainer,
+        )
 
 
 class TensorBoardLogger(Callback):
@@ -111,20 +122,20 @@ class TensorBoardLogger(Callback):
         self.log_dir = Path(log_dir)
         self.writer = None
 
-    def on_train_begin(self, trainer: "Trainer") -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
         if trainer.accelerator.is_main_process and self.writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(log_dir=str(self.log_dir))  # type: ignore[assignment]
 
-    def on_step_end(self, trainer: "Trainer", logs: dict[str, float]) -> None:
+    def on_step_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if self.writer is None:
             return
         step = trainer.state.global_step
         for key, value in logs.items():
             self.writer.add_scalar(f"train/{key}", value, step)
 
-    def on_evaluate(self, trainer: "Trainer", metrics: dict[str, Any], improved: bool) -> None:
+    def on_evaluate(self, trainer: Trainer, metrics: dict[str, Any], improved: bool) -> None:
         if self.writer is None:
             return
         for key, value in metrics.items():
@@ -132,7 +143,7 @@ class TensorBoardLogger(Callback):
                 self.writer.add_scalar(f"dev/{key}", value, trainer.state.global_step)
         self.writer.flush()
 
-    def on_train_end(self, trainer: "Trainer") -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
@@ -148,7 +159,7 @@ class ProgressBar(Callback):
         self._ema: float | None = None
         self._metric = "-"
 
-    def on_train_begin(self, trainer: "Trainer") -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
         if not trainer.accelerator.is_main_process:
             return
         self.progress = Progress(
@@ -162,23 +173,32 @@ class ProgressBar(Callback):
         )
         self.progress.start()
         self.task_id = self.progress.add_task(
-            "train", total=trainer.total_steps, completed=trainer.state.global_step,
-            epoch=self._epoch(trainer), loss="-", metric=self._metric, speed="",
+            "train",
+            total=trainer.total_steps,
+            completed=trainer.state.global_step,
+            epoch=self._epoch(trainer),
+            loss="-",
+            metric=self._metric,
+            speed="",
         )
 
     @staticmethod
-    def _epoch(trainer: "Trainer") -> str:
-        return f"{min(math.floor(trainer.epoch_progress) + 1, math.ceil(trainer.config.epochs))}/{math.ceil(trainer.config.epochs)}"
+    def _epoch(trainer: Trainer) -> str:
+        total = math.ceil(trainer.config.epochs)
+        return f"{min(math.floor(trainer.epoch_progress) + 1, total)}/{total}"
 
-    def on_step_end(self, trainer: "Trainer", logs: dict[str, float]) -> None:
+    def on_step_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if self.progress is None:
             return
         loss = logs["loss"]
         self._ema = loss if self._ema is None else 0.9 * self._ema + 0.1 * loss
         step = trainer.state.global_step
         self.progress.update(
-            self.task_id, completed=step, epoch=self._epoch(trainer),
-            loss=f"{self._ema:.4f}", speed=f"{trainer.samples_per_second:.0f} samples/s",
+            self.task_id,
+            completed=step,
+            epoch=self._epoch(trainer),
+            loss=f"{self._ema:.4f}",
+            speed=f"{trainer.samples_per_second:.0f} samples/s",
         )
         # Logs and CI have no live bar: print a plain line every tenth of the run instead.
         if not self.console.is_terminal and step % max(1, trainer.total_steps // 10) == 0:
@@ -187,7 +207,7 @@ class ProgressBar(Callback):
                 f"{trainer.samples_per_second:.0f} samples/s"
             )
 
-    def on_evaluate(self, trainer: "Trainer", metrics: dict[str, Any], improved: bool) -> None:
+    def on_evaluate(self, trainer: Trainer, metrics: dict[str, Any], improved: bool) -> None:
         if self.progress is None:
             return
         value = metrics.get(trainer.metric)
@@ -199,7 +219,7 @@ class ProgressBar(Callback):
             f"dev {trainer.metric} {value:.4f}, dev loss {metrics.get('loss', float('nan')):.4f}{mark}"
         )
 
-    def on_train_end(self, trainer: "Trainer") -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None

@@ -28,14 +28,19 @@ def gather(accelerator: Accelerator, task: Task, tensors: dict[str, torch.Tensor
     """Every process's tensors of this step; those with a sequence axis are first padded to the
     widest process's width (the task says which, and with what)."""
     if accelerator.num_processes > 1:
-        tensors = {name: accelerator.pad_across_processes(value, dim=1, pad_index=task.sequence_keys[name])
-                   if name in task.sequence_keys else value for name, value in tensors.items()}
+        tensors = {
+            name: accelerator.pad_across_processes(value, dim=1, pad_index=task.sequence_keys[name])
+            if name in task.sequence_keys
+            else value
+            for name, value in tensors.items()
+        }
     return accelerator.gather_for_metrics(tensors)
 
 
 @torch.inference_mode()
-def evaluate_model(model: torch.nn.Module, task: Task, loss_fn: LossFn, loader: Any, dataset: EncodedDataset,
-                   accelerator: Accelerator) -> dict[str, Any]:
+def evaluate_model(
+    model: torch.nn.Module, task: Task, loss_fn: LossFn, loader: Any, dataset: EncodedDataset, accelerator: Accelerator
+) -> dict[str, Any]:
     """The task's metrics on ``dataset`` plus ``loss``, the mean loss over its items."""
     was_training = model.training
     model.eval()
@@ -61,8 +66,9 @@ def evaluate_model(model: torch.nn.Module, task: Task, loss_fn: LossFn, loader: 
 
 
 @torch.inference_mode()
-def collect_outputs(model: torch.nn.Module, task: Task, loader: Any, dataset: EncodedDataset,
-                    accelerator: Accelerator) -> list[dict[str, Any]]:
+def collect_outputs(
+    model: torch.nn.Module, task: Task, loader: Any, dataset: EncodedDataset, accelerator: Accelerator
+) -> list[dict[str, Any]]:
     """Every item's raw outputs (numpy, cut to its length), in dataset order: for inspection and
     tests on small sets; evaluation itself never holds them all (see :func:`evaluate_model`)."""
     was_training = model.training

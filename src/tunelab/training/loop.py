@@ -9,9 +9,10 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from accelerate.utils import set_seed
@@ -22,12 +23,11 @@ from tunelab.data.batching import LengthBucketBatchSampler
 from tunelab.data.encoding import EncodedDataset
 from tunelab.errors import ConfigError
 from tunelab.methods.base import Method
-from tunelab.training.callbacks import Callback
 from tunelab.tasks.base import LossFn, Task
+from tunelab.training.callbacks import Callback
 from tunelab.training.distributed import LAUNCHER_SIGNAL_ECHO_S, WholeBatches, launched, make_accelerator
 from tunelab.training.evaluate import collect_outputs, evaluate_model, forward
 from tunelab.training.optim import build_optimizer, build_scheduler
-
 
 
 @dataclass

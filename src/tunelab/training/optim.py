@@ -34,7 +34,9 @@ def cpu_supports_bf16() -> bool:
 
 def resolve_precision(precision: str, device: torch.device | str | None = None) -> str:
     """Map the config's auto|fp32|bf16 to accelerate's mixed_precision value ('bf16' or 'no')."""
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = (
+        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
     if device.type == "cuda":
         supported = torch.cuda.is_bf16_supported()
     else:

@@ -37,7 +37,12 @@ def evaluate_artifact(
     report = {
         "artifact": str(Path(artifact).resolve()),
         "task": predictor.task.name,
-        "evaluated_on": {"split": "file", "file": str(data), "sha256": file_sha256(data), "num_examples": len(examples)},
+        "evaluated_on": {
+            "split": "file",
+            "file": str(data),
+            "sha256": file_sha256(data),
+            "num_examples": len(examples),
+        },
         "metrics": predictor.evaluate(examples),
     }
     if json_out is not None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from rich.console import Console
 
@@ -47,7 +48,9 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def write_report_files(directory: Path, report: dict[str, Any], task, *, history_path: Path | None = None) -> list[Path]:
+def write_report_files(
+    directory: Path, report: dict[str, Any], task, *, history_path: Path | None = None
+) -> list[Path]:
     """report.json plus the plots a person would rather look at."""
     written = [directory / REPORT_FILE]
     write_json(report, directory / REPORT_FILE)

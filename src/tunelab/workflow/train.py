@@ -7,7 +7,7 @@ import resource
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,9 @@ def prepare_data(config: TunelabConfig, console: Console) -> PreparedData:
     parts = {"train": splits.train, "dev": splits.dev, "test": splits.test}
     task = task_cls.from_examples(config.task, splits.train)
     select_metric(task, config.training.metric)  # a bad metric name fails now, not after an epoch
-    resolved = resolve_model(config.model.name, allow_download=config.model.allow_download,
-                             revision=config.model.revision, log=console.print)
+    resolved = resolve_model(
+        config.model.name, allow_download=config.model.allow_download, revision=config.model.revision, log=console.print
+    )
     tokenizer = AutoTokenizer.from_pretrained(
         resolved.path, local_files_only=resolved.local_files_only, revision=resolved.revision
     )
@@ -123,8 +124,14 @@ def build_model(config: TunelabConfig, prepared: PreparedData) -> BuiltModel:
     return BuiltModel(base_model, model, method, head, total_parameters, parameter_counts(model))
 
 
-def make_trainer(config: TunelabConfig, prepared: PreparedData, built: BuiltModel, workdir: Path, console: Console,
-                 callbacks: list | None) -> Trainer:
+def make_trainer(
+    config: TunelabConfig,
+    prepared: PreparedData,
+    built: BuiltModel,
+    workdir: Path,
+    console: Console,
+    callbacks: list | None,
+) -> Trainer:
     task, encoded = prepared.task, prepared.encoded
     pad_id = prepared.tokenizer.pad_token_id if prepared.tokenizer.pad_token_id is not None else 0
     has_dev = "dev" in encoded
@@ -136,9 +143,16 @@ def make_trainer(config: TunelabConfig, prepared: PreparedData, built: BuiltMode
     cbs.append(ProgressBar(console))
     cbs.extend(callbacks or [])
     trainer = Trainer(
-        model=built.model, task=task, loss_fn=task.loss_fn(prepared.splits.train), train_set=encoded["train"],
-        dev_set=encoded["dev"] if has_dev else None, collator=task.collator(pad_id), config=config.training,
-        workdir=workdir, callbacks=cbs, method=built.method,
+        model=built.model,
+        task=task,
+        loss_fn=task.loss_fn(prepared.splits.train),
+        train_set=encoded["train"],
+        dev_set=encoded["dev"] if has_dev else None,
+        collator=task.collator(pad_id),
+        config=config.training,
+        workdir=workdir,
+        callbacks=cbs,
+        method=built.method,
     )
     params = built.params
     console.print(
@@ -153,8 +167,14 @@ def make_trainer(config: TunelabConfig, prepared: PreparedData, built: BuiltMode
     return trainer
 
 
-def save_artifact(config: TunelabConfig, prepared: PreparedData, built: BuiltModel, trainer: Trainer,
-                  train_seconds: float, staging: Path) -> ArtifactMeta:
+def save_artifact(
+    config: TunelabConfig,
+    prepared: PreparedData,
+    built: BuiltModel,
+    trainer: Trainer,
+    train_seconds: float,
+    staging: Path,
+) -> ArtifactMeta:
     """The trained model, tokenizer, licence files, logs and ``tunelab.json`` in ``staging``."""
     if staging.exists():
         shutil.rmtree(staging)
@@ -167,20 +187,27 @@ def save_artifact(config: TunelabConfig, prepared: PreparedData, built: BuiltMod
         shutil.copy2(licence_file, staging / Path(licence_file).name)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     meta = ArtifactMeta(
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         task=TaskMeta(name=task.name, config=config.task.model_dump(mode="json"), state=task.state()),
         labels=task.labels,
         model=ModelMeta(
-            base=resolved.name, source=resolved.source, path=resolved.path, architecture=type(built.base).__name__,
+            base=resolved.name,
+            source=resolved.source,
+            path=resolved.path,
+            architecture=type(built.base).__name__,
             auto_class=auto_class_name(task, built.base),
             head="tunelab" if isinstance(built.base, TUNELAB_HEADS) else "transformers",
-            licence=resolved.licence or None, licence_files=[Path(f).name for f in resolved.licence_files],
-            max_length=prepared.max_length, num_parameters=built.total_parameters, head_modules=built.head,
+            licence=resolved.licence or None,
+            licence_files=[Path(f).name for f in resolved.licence_files],
+            max_length=prepared.max_length,
+            num_parameters=built.total_parameters,
+            head_modules=built.head,
         ),
         method=MethodMeta(
             **method.state(),
             stored="full_model" if method.stores_full_model or method.merge else "trained_weights",
-            parameters=built.params, weights_bytes=artifact_bytes,
+            parameters=built.params,
+            weights_bytes=artifact_bytes,
         ),
         data=_data_meta(prepared),
         config=config.to_dict(),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tunelab.data import Example
-from tunelab.tasks.text_classification.labels import check_known_labels, detect_labels
 from tunelab.errors import DataError
+from tunelab.tasks.text_classification.labels import check_known_labels, detect_labels
 
 
 def ex(label, line=0, source="train.csv"):
@@ -48,9 +48,7 @@ def test_unseen_label_names_file_line_field_and_known_labels():
         check_known_labels(examples, ["a", "b", "c"], "dev", field="category")
     error = info.value
     assert (error.path, error.line, error.field) == ("dev.csv", 7, "category")
-    assert error.message == (
-        "label 'foo' in dev never appears in train (known: a, b, c); other unseen labels: bar"
-    )
+    assert error.message == ("label 'foo' in dev never appears in train (known: a, b, c); other unseen labels: bar")
 
 
 def test_unseen_label_inside_a_multi_label_tuple():

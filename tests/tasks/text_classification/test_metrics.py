@@ -151,8 +151,15 @@ def test_metric_directions():
     assert metric_direction("hamming_loss") == "min"
     assert metric_direction("loss") == "min"
     assert set(METRIC_DIRECTIONS) == {
-        "accuracy", "macro_f1", "micro_f1", "weighted_f1", "macro_precision",
-        "macro_recall", "samples_f1", "hamming_loss", "loss",
+        "accuracy",
+        "macro_f1",
+        "micro_f1",
+        "weighted_f1",
+        "macro_precision",
+        "macro_recall",
+        "samples_f1",
+        "hamming_loss",
+        "loss",
     }
     assert set(METRIC_DIRECTIONS.values()) == {"max", "min"}
 

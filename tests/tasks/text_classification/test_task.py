@@ -4,11 +4,11 @@ import torch
 from transformers import AutoTokenizer
 
 from tunelab.config import ModelConfig
-from tunelab.tasks.text_classification.config import TextClassificationConfig as TaskConfig
 from tunelab.data import Example
 from tunelab.errors import ConfigError, DataError
 from tunelab.models import resolve_model
 from tunelab.tasks import build_task
+from tunelab.tasks.text_classification.config import TextClassificationConfig as TaskConfig
 
 
 def examples(labels):
@@ -49,7 +49,12 @@ def test_explicit_class_weights_default_to_one():
 
 
 def test_multi_label_targets_weights_and_decoding():
-    train = [Example("x", label=("a", "b")), Example("y", label=("b",)), Example("z", label=()), Example("w", label=("b",))]
+    train = [
+        Example("x", label=("a", "b")),
+        Example("y", label=("b",)),
+        Example("z", label=()),
+        Example("w", label=("b",)),
+    ]
     task = build_task(TaskConfig(multi_label=True, class_weights="balanced", threshold=0.6), train)
     assert task.labels == ["a", "b"]
     assert task.targets(train).tolist() == [[1, 1], [0, 1], [0, 0], [0, 1]]

@@ -9,10 +9,9 @@ from transformers import AutoTokenizer, BertTokenizerFast
 from transformers.models.bert.tokenization_bert import load_vocab
 
 from decoder_helpers import build_decoder_tokenizer
-from helpers import FIXTURES, VOCAB_EN, VOCAB_ZH, perfect_items, perfect_outputs
-from tunelab.tasks.token_classification.config import TokenClassificationConfig
-from tunelab.data.batching import IGNORE_INDEX
+from helpers import FIXTURES, VOCAB_EN, VOCAB_ZH, perfect_items
 from tunelab.tasks.token_classification.align import encode_words, uses_word_lists
+from tunelab.tasks.token_classification.config import TokenClassificationConfig
 from tunelab.tasks.token_classification.decode import covering_words
 from tunelab.tasks.token_classification.example import NerExample, Span
 from tunelab.tasks.token_classification.readers import read_ner_file
@@ -47,13 +46,16 @@ MIXED = [
     ("张伟在上海工作，毕业于北京大学。", [("张伟", "NAME"), ("上海", "LOC"), ("北京大学", "ORG")]),
     ("2019年，李娜担任中国银行杭州分行行长！", [("李娜", "NAME"), ("中国银行杭州分行", "ORG")]),
     ("「华为公司」总部位于深圳吗？", [("华为公司", "ORG"), ("深圳", "LOC")]),
-    ("Barack Obama visited New York in 2009 and met Apple Inc.",
-     [("Barack Obama", "NAME"), ("New York", "LOC"), ("Apple Inc.", "ORG")]),
-    ("张伟 met Angela Merkel in 北京 last year.",
-     [("张伟", "NAME"), ("Angela Merkel", "NAME"), ("北京", "LOC")]),
+    (
+        "Barack Obama visited New York in 2009 and met Apple Inc.",
+        [("Barack Obama", "NAME"), ("New York", "LOC"), ("Apple Inc.", "ORG")],
+    ),
+    ("张伟 met Angela Merkel in 北京 last year.", [("张伟", "NAME"), ("Angela Merkel", "NAME"), ("北京", "LOC")]),
     ("我喜欢New York的咖啡，也喜欢上海的茶。", [("New York", "LOC"), ("上海", "LOC")]),
-    ("John Smith用iPhone12给腾讯公司打了电话！Hello world。",
-     [("John Smith", "NAME"), ("iPhone", "PRODUCT"), ("腾讯公司", "ORG")]),
+    (
+        "John Smith用iPhone12给腾讯公司打了电话！Hello world。",
+        [("John Smith", "NAME"), ("iPhone", "PRODUCT"), ("腾讯公司", "ORG")],
+    ),
     ("“仙剑”“大富翁”是单机游戏，（王小明）说。", [("“仙剑”", "GAME"), ("“大富翁”", "GAME"), ("王小明", "NAME")]),
     ("  前后有空格　和全角空格的 Hello  world  ", [("Hello", "NAME")]),
 ]
@@ -70,19 +72,27 @@ def task_for(examples, **options):
 def round_trip(task, tokenizer, examples, max_length=128, **options):
     """Encode, decode perfect outputs; (number of gold entities back exactly, total, encoded)."""
     sequences = [to_words(example) for example in examples]
-    encoded = encode_words(tokenizer, sequences, task.tag2id, max_length=max_length,
-                           overlap=task.config.window_overlap, label_all_subwords=task.config.label_all_subwords,
-                           **options)
+    encoded = encode_words(
+        tokenizer,
+        sequences,
+        task.tag2id,
+        max_length=max_length,
+        overlap=task.config.window_overlap,
+        label_all_subwords=task.config.label_all_subwords,
+        **options,
+    )
     predicted = task.entities(encoded, perfect_items(task, encoded))
     exact = total = 0
     for example, seq, found in zip(examples, encoded.sequences, predicted):
         gold = example.entities()
-        got = [(e["type"], e["token_start"], e["token_end"]) if example.text is None
-               else (e["type"], e["start"], e["end"]) for e in found]
+        got = [
+            (e["type"], e["token_start"], e["token_end"]) if example.text is None else (e["type"], e["start"], e["end"])
+            for e in found
+        ]
         total += len(gold)
         exact += len(set(gold) & set(got))
         for entity in found:
-            assert seq.text[entity["start"]:entity["end"]] == entity["text"]
+            assert seq.text[entity["start"] : entity["end"]] == entity["text"]
     return exact, total, encoded
 
 
@@ -177,7 +187,7 @@ def test_raw_chinese_predictions_slice_the_input(decoder_tokenizer, split_wide):
     assert sum(map(len, predicted)) > 20
     for text, entities in zip(texts, predicted):
         for entity in entities:
-            assert text[entity["start"]:entity["end"]] == entity["text"] and entity["text"].strip()
+            assert text[entity["start"] : entity["end"]] == entity["text"] and entity["text"].strip()
             assert 0 < entity["score"] <= 1
 
 
@@ -186,8 +196,14 @@ def test_continued_words_follow_the_covering_piece(metaspace_tokenizer):
     makes nothing."""
     text = "中国国籍"
     task = TokenClassificationTask(TokenClassificationConfig(), ["LOC"])
-    encoded = encode_words(metaspace_tokenizer, [to_words(task.make_examples(texts=[text])[0])], None,
-                           max_length=32, overlap=4, split_wide=False)
+    encoded = encode_words(
+        metaspace_tokenizer,
+        [to_words(task.make_examples(texts=[text])[0])],
+        None,
+        max_length=32,
+        overlap=4,
+        split_wide=False,
+    )
     words = encoded.item_word_ids[0]
     assert words.count(1) == 0  # 国 has no token of its own
     for tag, expected in (("B-LOC", [("中国", "LOC")]), ("I-LOC", [("中国", "LOC")]), ("O", [])):
@@ -241,8 +257,20 @@ def test_join_tokens():
 
 def test_pre_tokenised_chinese_reports_token_indices(decoder_tokenizer):
     tokens = ("我", "在", "北", "京", "用", "i", "P", "h", "o", "n", "e", "。")
-    tags = ("O", "O", "B-LOC", "I-LOC", "O", "B-PRODUCT", "I-PRODUCT", "I-PRODUCT", "I-PRODUCT", "I-PRODUCT",
-            "I-PRODUCT", "O")
+    tags = (
+        "O",
+        "O",
+        "B-LOC",
+        "I-LOC",
+        "O",
+        "B-PRODUCT",
+        "I-PRODUCT",
+        "I-PRODUCT",
+        "I-PRODUCT",
+        "I-PRODUCT",
+        "I-PRODUCT",
+        "O",
+    )
     example = NerExample(tokens, tags)
     task = task_for([example])
     exact, total, encoded = round_trip(task, decoder_tokenizer, [example])
@@ -253,11 +281,20 @@ def test_pre_tokenised_chinese_reports_token_indices(decoder_tokenizer):
 
 
 # item_word_ids of the WordPiece path, recorded before the offsets alignment was added
-BERT_EN_WORD_IDS = [[None, 0, 1, 2, 3, 4, 5, None], [None, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, None],
-                    [None, 7, 8, 9, 10, 11, 12, 13, 13, 14, 15, None], [None, 14, 15, 16, 17, 17, 18, 19, None]]
-BERT_ZH_WORD_IDS = [[None, 0, 0, 1, 1, 2, 2, 2, None], [None, 2, 2, 2, 3, 3, 3, 3, 3, None], [None, 4, 4, 4, 5, None],
-                    [None, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, None], [None, 7, 8, 9, 10, 11, 12, 13, 13, 14, 15, None],
-                    [None, 14, 15, 16, 17, 18, 19, None]]
+BERT_EN_WORD_IDS = [
+    [None, 0, 1, 2, 3, 4, 5, None],
+    [None, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, None],
+    [None, 7, 8, 9, 10, 11, 12, 13, 13, 14, 15, None],
+    [None, 14, 15, 16, 17, 17, 18, 19, None],
+]
+BERT_ZH_WORD_IDS = [
+    [None, 0, 0, 1, 1, 2, 2, 2, None],
+    [None, 2, 2, 2, 3, 3, 3, 3, 3, None],
+    [None, 4, 4, 4, 5, None],
+    [None, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, None],
+    [None, 7, 8, 9, 10, 11, 12, 13, 13, 14, 15, None],
+    [None, 14, 15, 16, 17, 18, 19, None],
+]
 
 
 @pytest.mark.parametrize("vocab, expected", [(VOCAB_EN, BERT_EN_WORD_IDS), (VOCAB_ZH, BERT_ZH_WORD_IDS)])
@@ -265,8 +302,9 @@ def test_wordpiece_alignment_is_unchanged(vocab, expected):
     tokenizer = BertTokenizerFast(vocab=dict(load_vocab(str(vocab))), do_lower_case=True)
     text = "我在北京用iPhone12买了3台华为Mate60，花了12000元。"
     examples = [
-        NerExample(("Barack", "Obama", "visited", "Strasbourg", "yesterday", "."),
-                   ("B-PER", "I-PER", "O", "B-LOC", "O", "O")),
+        NerExample(
+            ("Barack", "Obama", "visited", "Strasbourg", "yesterday", "."), ("B-PER", "I-PER", "O", "B-LOC", "O", "O")
+        ),
         NerExample((), None, text=text, spans=spans_of(text, ("北京", "LOC"), ("iPhone", "PRODUCT"))),
     ]
     tag2id = {"O": 0, "B-PER": 1, "I-PER": 2, "B-LOC": 3, "I-LOC": 4, "B-PRODUCT": 5, "I-PRODUCT": 6}

@@ -9,9 +9,9 @@ import warnings
 import pytest
 from rich.console import Console
 
+from tunelab.files import write_json
 from tunelab.tasks.token_classification.metrics import METRIC_DIRECTIONS_NER, ner_metrics
 from tunelab.tasks.token_classification.report import print_ner_report, render_ner_report
-from tunelab.files import write_json
 
 # 3 sentences, 2 types. Gold: PER = John, Mary, Paris Hilton (3); LOC = New York, Berlin, Rome,
 # Berlin (4). Predicted: PER = John, Paris, visited (3); LOC = New York, Mary, Rome (3).
@@ -62,7 +62,12 @@ def test_hand_computed_scores(example):
     # PER: tp 1 of 3 predicted, 3 gold; LOC: tp 2 of 3 predicted, 4 gold
     assert m["per_type"] == {
         "LOC": {"precision": pytest.approx(2 / 3), "recall": 0.5, "f1": pytest.approx(4 / 7), "support": 4},
-        "PER": {"precision": pytest.approx(1 / 3), "recall": pytest.approx(1 / 3), "f1": pytest.approx(1 / 3), "support": 3},
+        "PER": {
+            "precision": pytest.approx(1 / 3),
+            "recall": pytest.approx(1 / 3),
+            "f1": pytest.approx(1 / 3),
+            "support": 3,
+        },
     }
     assert list(m["per_type"]) == ["LOC", "PER"]
     assert m["macro_precision"] == pytest.approx(0.5)
@@ -157,7 +162,11 @@ def test_strict_type_change_inside_entity():
 
 def test_cjk_spans_joined_without_spaces():
     texts = [["北", "京", "是", "首", "都"], ["東", "京", "タ", "ワ", "ー"], ["New", "York", "市"]]
-    gold = [["B-LOC", "I-LOC", "O", "O", "O"], ["B-LOC", "I-LOC", "I-LOC", "I-LOC", "I-LOC"], ["B-LOC", "I-LOC", "I-LOC"]]
+    gold = [
+        ["B-LOC", "I-LOC", "O", "O", "O"],
+        ["B-LOC", "I-LOC", "I-LOC", "I-LOC", "I-LOC"],
+        ["B-LOC", "I-LOC", "I-LOC"],
+    ]
     pred = [["O"] * 5, ["O"] * 5, ["O"] * 3]
     texts_out = {e["text"] for e in ner_metrics(gold, pred, texts=texts)["errors"]}
     assert texts_out == {"北京", "東京タワー", "New York 市"}
@@ -235,8 +244,12 @@ def test_json_serialisable_plain_types(mode, tmp_path):
 
 def test_metric_directions():
     assert METRIC_DIRECTIONS_NER == {
-        "f1": "max", "precision": "max", "recall": "max",
-        "macro_f1": "max", "token_accuracy": "max", "loss": "min",
+        "f1": "max",
+        "precision": "max",
+        "recall": "max",
+        "macro_f1": "max",
+        "token_accuracy": "max",
+        "loss": "min",
     }
     m = ner_metrics(GOLD, PRED)
     assert all(name in m for name in METRIC_DIRECTIONS_NER if name != "loss")
@@ -257,7 +270,7 @@ def test_random_sequences_errors_account_for_every_mismatch(mode):
         assert sum(row["support"] for row in m["per_type"].values()) == m["num_entities"]
         tp = round(m["precision"] * m["num_predicted"])
         assert tp == round(m["recall"] * m["num_entities"]) or m["num_entities"] == 0
-        kinds = {k: 0 for k in ("false_positive", "false_negative", "wrong_type", "wrong_boundary")}
+        kinds = dict.fromkeys(("false_positive", "false_negative", "wrong_type", "wrong_boundary"), 0)
         for record in m["errors"]:
             kinds[record["kind"]] += record["count"]
         paired = kinds["wrong_type"] + kinds["wrong_boundary"]
@@ -281,8 +294,8 @@ def test_report_shows_types_numbers_and_errors(example):
     assert _row(text, "wrong_boundary") == ["wrong_boundary", "Paris Hilton", "PER", "PER", "1"]
     assert _row(text, "false_positive") == ["false_positive", "visited", "-", "PER", "1"]
     lines = text.splitlines()
-    assert lines.index(next(l for l in lines if "token accuracy" in l)) < lines.index(
-        next(l for l in lines if "most frequent errors" in l)
+    assert lines.index(next(x for x in lines if "token accuracy" in x)) < lines.index(
+        next(x for x in lines if "most frequent errors" in x)
     )
 
 

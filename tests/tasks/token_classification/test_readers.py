@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tunelab.tasks.token_classification.example import Span
-from tunelab.tasks.token_classification.readers import detect_ner_format, read_cluener, read_conll, read_ner_file, read_ner_jsonl
 from tunelab.errors import ConfigError, DataError
+from tunelab.tasks.token_classification.example import Span
+from tunelab.tasks.token_classification.readers import (
+    detect_ner_format,
+    read_cluener,
+    read_conll,
+    read_ner_file,
+    read_ner_jsonl,
+)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ner"
 

@@ -6,7 +6,13 @@ import random
 
 import pytest
 
-from tunelab.tasks.token_classification.example import NerExample, Span, char_tags_to_spans, drop_overlaps, spans_to_char_tags
+from tunelab.tasks.token_classification.example import (
+    NerExample,
+    Span,
+    char_tags_to_spans,
+    drop_overlaps,
+    spans_to_char_tags,
+)
 from tunelab.tasks.token_classification.tags import (
     SCHEMES,
     TagError,

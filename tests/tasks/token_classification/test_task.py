@@ -4,22 +4,27 @@ windows), training a tiny model, entity offsets that slice the input, evaluation
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from rich.console import Console
 from transformers import AutoTokenizer
 
 import tunelab
 from helpers import (
-    FIXTURES, VOCAB_ZH, build_tiny_bert, make_ner_sentences, perfect_items, tiny_overrides, write_conll,
+    FIXTURES,
+    VOCAB_ZH,
+    build_tiny_bert,
+    make_ner_sentences,
+    perfect_items,
+    tiny_overrides,
+    write_conll,
 )
 from tunelab.config import load_config
-from tunelab.tasks.token_classification.config import TokenClassificationConfig
 from tunelab.data.batching import IGNORE_INDEX
+from tunelab.tasks.token_classification.config import TokenClassificationConfig
 from tunelab.tasks.token_classification.example import NerExample, Span
-from tunelab.tasks.token_classification.words import split_words, to_words
 from tunelab.tasks.token_classification.readers import read_ner_file
 from tunelab.tasks.token_classification.task import TokenClassificationTask
+from tunelab.tasks.token_classification.words import split_words, to_words
 from tunelab.workflow.evaluate import evaluate_artifact
 from tunelab.workflow.train import train
 
@@ -41,7 +46,7 @@ def assert_round_trip(task, tokenizer, examples, max_length=128):
         else:
             assert [(e["type"], e["start"], e["end"]) for e in found] == gold
         for entity in found:
-            assert seq.text[entity["start"]:entity["end"]] == entity["text"]
+            assert seq.text[entity["start"] : entity["end"]] == entity["text"]
     metrics = task.metrics(encoded, perfect_items(task, encoded))
     assert metrics["f1"] == pytest.approx(1.0) or metrics["num_entities"] == 0
     return encoded
@@ -78,8 +83,10 @@ def test_round_trip_with_all_subwords_labelled_and_windows(tiny_model_dir):
 def test_round_trip_chinese_characters_and_mixed_runs(zh_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(zh_model_dir)
     text = "我在北京用iPhone12买了3台华为Mate60，花了12000元。"
-    spans = tuple(Span(text.index(t), text.index(t) + len(t), k)
-                  for t, k in (("北京", "LOC"), ("iPhone", "PRODUCT"), ("华为Mate", "PRODUCT"), ("12000", "MONEY")))
+    spans = tuple(
+        Span(text.index(t), text.index(t) + len(t), k)
+        for t, k in (("北京", "LOC"), ("iPhone", "PRODUCT"), ("华为Mate", "PRODUCT"), ("12000", "MONEY"))
+    )
     examples = [NerExample((), None, text=text, spans=spans)]
     task = task_for(examples)
     assert_round_trip(task, tokenizer, examples)
@@ -93,18 +100,52 @@ def test_round_trip_chinese_characters_and_mixed_runs(zh_model_dir):
 
 def test_split_words():
     text = "Apple's CEO visited 北京 in 2024!"
-    assert [text[s:e] for s, e in split_words(text)] == ["Apple", "'", "s", "CEO", "visited", "北", "京", "in", "2024", "!"]
-    assert [text[s:e] for s, e in split_words(text, [2])] == ["Ap", "ple", "'", "s", "CEO", "visited", "北", "京", "in", "2024", "!"]
+    assert [text[s:e] for s, e in split_words(text)] == [
+        "Apple",
+        "'",
+        "s",
+        "CEO",
+        "visited",
+        "北",
+        "京",
+        "in",
+        "2024",
+        "!",
+    ]
+    assert [text[s:e] for s, e in split_words(text, [2])] == [
+        "Ap",
+        "ple",
+        "'",
+        "s",
+        "CEO",
+        "visited",
+        "北",
+        "京",
+        "in",
+        "2024",
+        "!",
+    ]
 
 
 @pytest.fixture(scope="module")
 def ner_artifact(tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("ner")
-    data = {"train": write_conll(root / "train.conll", make_ner_sentences(200, seed=1)),
-            "dev": write_conll(root / "dev.conll", make_ner_sentences(40, seed=2))}
-    cfg = load_config(None, tiny_overrides(tiny_model_dir, data, **{
-        "task.name": "token_classification", "training.epochs": 12, "training.metric": "f1",
-    }))
+    data = {
+        "train": write_conll(root / "train.conll", make_ner_sentences(200, seed=1)),
+        "dev": write_conll(root / "dev.conll", make_ner_sentences(40, seed=2)),
+    }
+    cfg = load_config(
+        None,
+        tiny_overrides(
+            tiny_model_dir,
+            data,
+            **{
+                "task.name": "token_classification",
+                "training.epochs": 12,
+                "training.metric": "f1",
+            },
+        ),
+    )
     return train(cfg, output_dir=root / "model", console=QUIET), data
 
 
@@ -137,7 +178,7 @@ def test_predicted_offsets_slice_raw_input(ner_artifact):
     assert len(predicted) == 3
     for text, entities in zip(texts, predicted):
         for entity in entities:
-            assert text[entity["start"]:entity["end"]] == entity["text"]
+            assert text[entity["start"] : entity["end"]] == entity["text"]
             assert entity["type"] in {"PER", "LOC"} and 0 < entity["score"] <= 1
     assert {"text": "paris", "type": "LOC"}.items() <= next(e for e in predicted[0] if e["type"] == "LOC").items()
     pretokenised = model.predict(tokens=[["i", "met", "john", "in", "paris"]])
@@ -153,14 +194,23 @@ def test_chinese_model_trains_and_offsets_slice(zh_model_dir, tmp_path):
         rows.append({"text": f"我在{city}工作了{i}年", "entities": [{"start": 2, "end": 4, "type": "LOC"}]})
     path = tmp_path / "train.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    cfg = load_config(None, tiny_overrides(zh_model_dir, {"train": path, "dev": path}, **{
-        "task.name": "token_classification", "training.epochs": 6, "training.metric": "f1",
-    }))
+    cfg = load_config(
+        None,
+        tiny_overrides(
+            zh_model_dir,
+            {"train": path, "dev": path},
+            **{
+                "task.name": "token_classification",
+                "training.epochs": 6,
+                "training.metric": "f1",
+            },
+        ),
+    )
     result = train(cfg, output_dir=tmp_path / "model", console=QUIET)
     model = tunelab.load(result.output_dir)
     text = "他说我在上海工作了3年，iPhone很好"
     for entity in model.predict([text])[0]:
-        assert text[entity["start"]:entity["end"]] == entity["text"]
+        assert text[entity["start"] : entity["end"]] == entity["text"]
     assert result.report["metrics"]["f1"] > 0.5
 
 
@@ -176,7 +226,7 @@ def test_cli_predict_and_evaluate_ner(ner_artifact, tmp_path):
     assert out.exit_code == 0, out.output
     record = json.loads(out.output.strip().splitlines()[-1])
     assert record["text"] == "i met john in paris"
-    assert all(record["text"][e["start"]:e["end"]] == e["text"] for e in record["entities"])
+    assert all(record["text"][e["start"] : e["end"]] == e["text"] for e in record["entities"])
     out = runner.invoke(app, ["evaluate", str(result.output_dir), str(data["dev"])])
     assert out.exit_code == 0 and "PER" in out.output and "most frequent errors" in out.output
     pred = tmp_path / "p.jsonl"
@@ -220,11 +270,28 @@ def test_wnut17_example_config_trains_on_conll2003_layout(tiny_model_dir, tmp_pa
     assert read_ner_file(train_file).scheme == "iob1"  # format from the content: no telling extension
     config = Path(__file__).parents[3] / "examples" / "wnut17.yaml"
     runner = CliRunner()
-    out = runner.invoke(app, ["train", str(config), "-o", str(tmp_path / "model"),
-                              "--set", f"data.train={train_file}", "--set", f"data.dev={dev_file}",
-                              # the tiny test model instead of MiniLM, and a short run:
-                              "--set", f"model.name={tiny_model_dir}", "--set", "training.epochs=10",
-                              "--set", "training.learning_rate=3e-3", "--set", "training.tensorboard=false"])
+    out = runner.invoke(
+        app,
+        [
+            "train",
+            str(config),
+            "-o",
+            str(tmp_path / "model"),
+            "--set",
+            f"data.train={train_file}",
+            "--set",
+            f"data.dev={dev_file}",
+            # the tiny test model instead of MiniLM, and a short run:
+            "--set",
+            f"model.name={tiny_model_dir}",
+            "--set",
+            "training.epochs=10",
+            "--set",
+            "training.learning_rate=3e-3",
+            "--set",
+            "training.tensorboard=false",
+        ],
+    )
     assert out.exit_code == 0, out.output
     report = json.loads((tmp_path / "model" / "report.json").read_text())
     assert report["metrics"]["f1"] > 0.8

@@ -14,26 +14,79 @@ from tunelab.tasks.token_classification.example import NerExample, Span
 from tunelab.tasks.token_classification.words import to_words
 
 LONG_WORD = "Pneumonoultramicroscopicsilicovolcanoconiosis"  # longer than 16 sub-words for every tokenizer
-TEXT = (f"2019年，张伟在北京见了Barack Obama和Angela Merkel，讨论了{LONG_WORD}与iPhone12。「华为公司」总部位于深圳吗？"
-        "John Smith visited London in 2009 and met the University of Cambridge.")
-ENTITIES = [("张伟", "PER"), ("北京", "LOC"), ("Barack Obama", "PER"), ("Angela Merkel", "PER"), ("iPhone", "PRO"),
-            ("华为公司", "ORG"), ("深圳", "LOC"), ("John Smith", "PER"), ("London", "LOC"),
-            ("the University of Cambridge", "ORG")]
+TEXT = (
+    f"2019年，张伟在北京见了Barack Obama和Angela Merkel，讨论了{LONG_WORD}与iPhone12。「华为公司」总部位于深圳吗？"
+    "John Smith visited London in 2009 and met the University of Cambridge."
+)
+ENTITIES = [
+    ("张伟", "PER"),
+    ("北京", "LOC"),
+    ("Barack Obama", "PER"),
+    ("Angela Merkel", "PER"),
+    ("iPhone", "PRO"),
+    ("华为公司", "ORG"),
+    ("深圳", "LOC"),
+    ("John Smith", "PER"),
+    ("London", "LOC"),
+    ("the University of Cambridge", "ORG"),
+]
 TAG2ID = {t: i for i, t in enumerate(sorted({"O"} | {p + t for _, t in ENTITIES for p in ("B-", "I-")}))}
 
 # (kind, max_length, overlap) -> ([(first word, end word, sub-words) per window], num_truncated)
 PINNED = {
-    ("wordpiece", 16, 4): ([(0, 14, 16), (10, 19, 12), (15, 19, 6), (16, 19, 5), (17, 19, 4), (18, 19, 3),
-                            (19, 20, 16), (20, 34, 16), (30, 44, 16), (40, 51, 13)], 1),
-    ("byte_level", 16, 4): ([(0, 11, 16), (9, 18, 15), (17, 19, 5), (18, 19, 2), (19, 20, 16), (20, 30, 16),
-                             (28, 36, 16), (35, 49, 16), (46, 51, 7)], 1),
-    ("metaspace", 16, 4): ([(0, 10, 16), (8, 17, 16), (15, 19, 9), (17, 19, 5), (18, 19, 2), (19, 20, 16),
-                            (20, 32, 16), (28, 42, 16), (39, 47, 14), (44, 51, 11)], 1),
+    ("wordpiece", 16, 4): (
+        [
+            (0, 14, 16),
+            (10, 19, 12),
+            (15, 19, 6),
+            (16, 19, 5),
+            (17, 19, 4),
+            (18, 19, 3),
+            (19, 20, 16),
+            (20, 34, 16),
+            (30, 44, 16),
+            (40, 51, 13),
+        ],
+        1,
+    ),
+    ("byte_level", 16, 4): (
+        [
+            (0, 11, 16),
+            (9, 18, 15),
+            (17, 19, 5),
+            (18, 19, 2),
+            (19, 20, 16),
+            (20, 30, 16),
+            (28, 36, 16),
+            (35, 49, 16),
+            (46, 51, 7),
+        ],
+        1,
+    ),
+    ("metaspace", 16, 4): (
+        [
+            (0, 10, 16),
+            (8, 17, 16),
+            (15, 19, 9),
+            (17, 19, 5),
+            (18, 19, 2),
+            (19, 20, 16),
+            (20, 32, 16),
+            (28, 42, 16),
+            (39, 47, 14),
+            (44, 51, 11),
+        ],
+        1,
+    ),
     ("wordpiece", 32, 8): ([(0, 19, 22), (12, 25, 32), (20, 50, 32), (42, 51, 11)], 0),
-    ("byte_level", 32, 8): ([(0, 19, 30), (16, 19, 8), (17, 19, 5), (18, 19, 2), (19, 20, 32), (20, 39, 32),
-                             (34, 51, 22)], 1),
-    ("metaspace", 32, 8): ([(0, 19, 31), (15, 19, 9), (16, 19, 8), (17, 19, 5), (18, 19, 2), (19, 20, 32),
-                            (20, 43, 28), (36, 51, 24)], 1),
+    ("byte_level", 32, 8): (
+        [(0, 19, 30), (16, 19, 8), (17, 19, 5), (18, 19, 2), (19, 20, 32), (20, 39, 32), (34, 51, 22)],
+        1,
+    ),
+    ("metaspace", 32, 8): (
+        [(0, 19, 31), (15, 19, 9), (16, 19, 8), (17, 19, 5), (18, 19, 2), (19, 20, 32), (20, 43, 28), (36, 51, 24)],
+        1,
+    ),
 }
 
 
@@ -48,8 +101,10 @@ def sequence():
 
 @pytest.fixture(scope="module")
 def tokenizers(tiny_model_dir, tmp_path_factory):
-    decoders = {style: AutoTokenizer.from_pretrained(build_decoder_tokenizer(tmp_path_factory.mktemp(style), style))
-                for style in ("byte_level", "metaspace")}
+    decoders = {
+        style: AutoTokenizer.from_pretrained(build_decoder_tokenizer(tmp_path_factory.mktemp(style), style))
+        for style in ("byte_level", "metaspace")
+    }
     return {"wordpiece": AutoTokenizer.from_pretrained(tiny_model_dir), **decoders}
 
 
@@ -85,8 +140,11 @@ def test_every_window_fits_and_every_word_is_labelled_once_per_window(tokenizers
     assert all(b[0] <= a[1] for a, b in zip(spans, spans[1:]))  # consecutive windows leave no gap
     assert spans[0][0] == 0 and spans[-1][1] == len(seq.words)
     for words, labels in zip(encoded.item_word_ids, encoded.labels):
-        firsts = [(w, label) for i, (w, label) in enumerate(zip(words, labels))
-                  if w is not None and (i == 0 or words[i - 1] != w)]
+        firsts = [
+            (w, label)
+            for i, (w, label) in enumerate(zip(words, labels))
+            if w is not None and (i == 0 or words[i - 1] != w)
+        ]
         assert all(label == TAG2ID[seq.tags[w]] for w, label in firsts)
         assert sum(label != IGNORE_INDEX for label in labels) == len(firsts)
     own = {w for words in encoded.item_word_ids for w in words if w is not None}

@@ -17,7 +17,7 @@ class TextClassificationConfig(TaskSection):
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Multi-label decision threshold.")
 
     @model_validator(mode="after")
-    def _check_class_weights(self) -> "TextClassificationConfig":
+    def _check_class_weights(self) -> TextClassificationConfig:
         weights = self.class_weights
         if isinstance(weights, dict) and self.labels is not None:
             unknown = sorted(set(weights) - set(self.labels))

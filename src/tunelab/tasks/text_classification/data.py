@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import partial
 from typing import Literal
 
-from tunelab.tasks.text_classification.config import TextClassificationData as DataConfig
 from tunelab.data.example import Example
 from tunelab.data.loading import Splits, read_examples
 from tunelab.data.split import split_examples
 from tunelab.errors import ConfigError, DataError
+from tunelab.tasks.text_classification.config import TextClassificationData as DataConfig
 from tunelab.tasks.text_classification.labels import check_known_labels, detect_labels
 
 

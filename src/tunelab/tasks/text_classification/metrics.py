@@ -71,9 +71,7 @@ def classification_metrics(
         yt = _indices(y_true, "y_true", len(names))
         yp = _indices(y_pred, "y_pred", len(names))
     if yt.shape[0] != yp.shape[0]:
-        raise ValueError(
-            f"y_true and y_pred have different lengths: {yt.shape[0]} != {yp.shape[0]}"
-        )
+        raise ValueError(f"y_true and y_pred have different lengths: {yt.shape[0]} != {yp.shape[0]}")
     if yt.shape[0] == 0:
         raise ValueError("no examples to evaluate: y_true and y_pred are empty")
 
@@ -186,7 +184,6 @@ def _indicators(values: Any, what: str, num_labels: int) -> np.ndarray:
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
-            f"{what}[{row}, {col}] = {int(arr[row, col])} is out of range: multi-label "
-            "indicators must be 0 or 1"
+            f"{what}[{row}, {col}] = {int(arr[row, col])} is out of range: multi-label indicators must be 0 or 1"
         )
     return arr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -75,15 +74,11 @@ def render_classification_report(
 
     if len(shown) < len(names):
         hidden = len(names) - len(shown)
-        table.caption = (
-            f"{hidden} of {len(names)} labels hidden; showing the {len(shown)} with the lowest F1"
-        )
+        table.caption = f"{hidden} of {len(names)} labels hidden; showing the {len(shown)} with the lowest F1"
     return table
 
 
-def print_classification_report(
-    metrics: Mapping[str, Any], console: Console | None = None, **kwargs: Any
-) -> None:
+def print_classification_report(metrics: Mapping[str, Any], console: Console | None = None, **kwargs: Any) -> None:
     """Print :func:`render_classification_report` (``title``, ``max_labels``) to ``console``."""
     (console or Console()).print(render_classification_report(metrics, **kwargs))
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,10 +57,14 @@ class TextClassificationTask(TextTask):
     metric_directions = METRIC_DIRECTIONS
     prediction_schema = ClassificationPrediction
     request_examples = {
-        "classification": {"summary": "Classify two texts", "value": {
-            "texts": ["I was charged twice for my card payment", "Where is my new card?"], "top_k": 1}},
-        "top_k": {"summary": "Three best labels with scores", "value": {
-            "texts": ["How do I top up with a bank transfer?"], "top_k": 3}},
+        "classification": {
+            "summary": "Classify two texts",
+            "value": {"texts": ["I was charged twice for my card payment", "Where is my new card?"], "top_k": 1},
+        },
+        "top_k": {
+            "summary": "Three best labels with scores",
+            "value": {"texts": ["How do I top up with a bank transfer?"], "top_k": 3},
+        },
     }
 
     def __init__(self, config: TextClassificationConfig, labels: list[str], *, pairs: bool = False) -> None:
@@ -97,8 +102,12 @@ class TextClassificationTask(TextTask):
         return cls(config, list(state["labels"]), pairs=bool(state.get("pairs", False)))
 
     def state(self) -> dict[str, Any]:
-        return {"labels": self.labels, "multi_label": self.multi_label, "threshold": self.config.threshold,
-                "pairs": self.pairs}
+        return {
+            "labels": self.labels,
+            "multi_label": self.multi_label,
+            "threshold": self.config.threshold,
+            "pairs": self.pairs,
+        }
 
     def describe(self) -> dict[str, Any]:
         return {"multi_label": self.multi_label, "pairs": self.pairs}
@@ -106,8 +115,13 @@ class TextClassificationTask(TextTask):
     # -- model ---------------------------------------------------------------------------------
     def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel:
         return load_with_head(
-            self.model_class, resolved, model_config, kind="sequence", num_labels=len(self.labels),
-            id2label=dict(enumerate(self.labels)), label2id=dict(self.label2id),
+            self.model_class,
+            resolved,
+            model_config,
+            kind="sequence",
+            num_labels=len(self.labels),
+            id2label=dict(enumerate(self.labels)),
+            label2id=dict(self.label2id),
             problem_type="multi_label_classification" if self.multi_label else "single_label_classification",
         )
 
@@ -126,8 +140,11 @@ class TextClassificationTask(TextTask):
         return lambda targets, width: torch.tensor(targets, dtype=dtype)
 
     def read_options(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {"label_separator": data.get("label_separator", "|"), "multi_label": self.multi_label,
-                "known_labels": set(self.labels)}
+        return {
+            "label_separator": data.get("label_separator", "|"),
+            "multi_label": self.multi_label,
+            "known_labels": set(self.labels),
+        }
 
     def read_file(self, path: str | Path, meta: Any, **options: Any) -> list[Example]:
         examples = super().read_file(path, meta, **options)
@@ -157,7 +174,11 @@ class TextClassificationTask(TextTask):
     def loss_fn(self, train: Sequence[Example]) -> LossFn:
         weights = self.class_weights(train)
         tensor = torch.tensor(weights, dtype=torch.float32) if weights is not None else None
-        loss = torch.nn.BCEWithLogitsLoss(pos_weight=tensor) if self.multi_label else torch.nn.CrossEntropyLoss(weight=tensor)
+        loss = (
+            torch.nn.BCEWithLogitsLoss(pos_weight=tensor)
+            if self.multi_label
+            else torch.nn.CrossEntropyLoss(weight=tensor)
+        )
         return _OutputLoss(loss)
 
     # -- outputs -------------------------------------------------------------------------------
@@ -209,7 +230,9 @@ class TextClassificationTask(TextTask):
             records.append(record)
         return records
 
-    def agreement(self, encoded: EncodedDataset, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple[int, int, str]:
+    def agreement(
+        self, encoded: EncodedDataset, a: Sequence[np.ndarray], b: Sequence[np.ndarray]
+    ) -> tuple[int, int, str]:
         x, y = self.decode(np.stack(a)), self.decode(np.stack(b))
         same = (x == y).reshape(len(x), -1).all(axis=1)
         return int(same.sum()), len(same), "texts"
@@ -243,8 +266,14 @@ class TextClassificationTask(TextTask):
     def write_plots(self, directory: Path, report: dict[str, Any]) -> list[Path]:
         metrics = report.get("metrics") or {}
         if "confusion_matrix" in metrics:
-            return [plot_confusion_matrix(metrics["confusion_matrix"], self.labels, directory / "confusion_matrix.png",
-                                          title=f"Confusion matrix ({report['evaluated_on']['split']})")]
+            return [
+                plot_confusion_matrix(
+                    metrics["confusion_matrix"],
+                    self.labels,
+                    directory / "confusion_matrix.png",
+                    title=f"Confusion matrix ({report['evaluated_on']['split']})",
+                )
+            ]
         if "per_label_confusion" in metrics:
             return [plot_multilabel_counts(metrics["per_label_confusion"], directory / "label_counts.png")]
         return []
@@ -252,8 +281,11 @@ class TextClassificationTask(TextTask):
     def card_summary(self) -> str:
         kind = " (multi-label)" if self.multi_label else ""
         pairs = ", on text pairs" if self.pairs else ""
-        return f"{len(self.labels)} labels{kind}{pairs}: " + ", ".join(f"`{x}`" for x in self.labels[:30]) + (
-            f", ... ({len(self.labels)} in all)" if len(self.labels) > 30 else "")
+        return (
+            f"{len(self.labels)} labels{kind}{pairs}: "
+            + ", ".join(f"`{x}`" for x in self.labels[:30])
+            + (f", ... ({len(self.labels)} in all)" if len(self.labels) > 30 else "")
+        )
 
 
 class _OutputLoss(torch.nn.Module):

@@ -7,7 +7,6 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-
 from functools import partial
 from typing import Any, Literal
 

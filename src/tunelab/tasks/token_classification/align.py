@@ -83,9 +83,16 @@ def encode_words(
         kind = _WordLists(tokenizer, sequences, wants_types)
     else:
         kind = _Offsets(tokenizer, sequences, wants_types, split_wide)
-    return _walk(kind, sequences, tag2id, specials=tokenizer.num_special_tokens_to_add(pair=False),
-                 max_length=max_length, overlap=overlap, label_all_subwords=label_all_subwords,
-                 wants_types=wants_types)
+    return _walk(
+        kind,
+        sequences,
+        tag2id,
+        specials=tokenizer.num_special_tokens_to_add(pair=False),
+        max_length=max_length,
+        overlap=overlap,
+        label_all_subwords=label_all_subwords,
+        wants_types=wants_types,
+    )
 
 
 # One window's tokenisation: input ids, token type ids (None where the tokenizer has none), and for
@@ -106,16 +113,23 @@ class _WordLists:
         """Every sentence, tokenised in one batched call."""
         if not self.sequences:
             return []
-        enc = self.tokenizer([seq.words for seq in self.sequences], is_split_into_words=True,
-                             return_token_type_ids=self.wants_types)
-        return [(enc["input_ids"][s], enc["token_type_ids"][s] if self.wants_types else None, enc.word_ids(s), None)
-                for s in range(len(self.sequences))]
+        enc = self.tokenizer(
+            [seq.words for seq in self.sequences], is_split_into_words=True, return_token_type_ids=self.wants_types
+        )
+        return [
+            (enc["input_ids"][s], enc["token_type_ids"][s] if self.wants_types else None, enc.word_ids(s), None)
+            for s in range(len(self.sequences))
+        ]
 
     def window(self, s: int, start: int, end: int, max_length: int | None = None) -> _Window:
         """Words [start, end) of sentence ``s``, cut to ``max_length`` sub-words if given."""
         limit: dict[str, Any] = {} if max_length is None else dict(truncation=True, max_length=max_length)
-        enc = self.tokenizer(self.sequences[s].words[start:end], is_split_into_words=True,
-                             return_token_type_ids=self.wants_types, **limit)
+        enc = self.tokenizer(
+            self.sequences[s].words[start:end],
+            is_split_into_words=True,
+            return_token_type_ids=self.wants_types,
+            **limit,
+        )
         words = [None if w is None else w + start for w in enc.word_ids()]
         return enc["input_ids"], enc["token_type_ids"] if self.wants_types else None, words, None
 
@@ -128,8 +142,9 @@ class _Offsets:
     the word before its first word (so a leading "▁"/"Ġ" piece stays as it is) to the end of its
     last word, whose own tokenisation can differ at its edges from its share of the sentence's."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, sequences: list[WordSequence], wants_types: bool,
-                 split_wide: bool):
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, sequences: list[WordSequence], wants_types: bool, split_wide: bool
+    ):
         self.tokenizer, self.sequences = tokenizer, sequences
         self.options = dict(split_wide=split_wide, wants_types=wants_types)
         self.run_cuts: list[Sequence[int]] = [_run_cuts(seq) if split_wide else [] for seq in sequences]
@@ -218,13 +233,23 @@ def _walk(
 
     # targets only when a tag map was given and every sequence is tagged
     labelled = tag2id is not None and bool(sequences) and all(q.tags is not None for q in sequences)
-    encoded = NerEncoded(input_ids, token_types if wants_types else None, labels if labelled else None,
-                         sequences=sequences, item_sequence=item_seq, item_word_ids=item_words,
-                         item_last_word_ids=item_lasts, num_truncated=truncated, num_windowed=windowed)
+    encoded = NerEncoded(
+        input_ids,
+        token_types if wants_types else None,
+        labels if labelled else None,
+        sequences=sequences,
+        item_sequence=item_seq,
+        item_word_ids=item_words,
+        item_last_word_ids=item_lasts,
+        num_truncated=truncated,
+        num_windowed=windowed,
+    )
     encoded.num_boundaries_in_pieces = sum(
         tags[w] != continued_tag(tags[cover])
-        for seq, covers in zip(sequences, covering_words(encoded)) if (tags := seq.tags) is not None
-        for w, cover in enumerate(covers) if cover is not None
+        for seq, covers in zip(sequences, covering_words(encoded))
+        if (tags := seq.tags) is not None
+        for w, cover in enumerate(covers)
+        if cover is not None
     )
     return encoded
 
@@ -277,8 +302,11 @@ def _run_cuts(seq: WordSequence) -> list[int]:
     boundaries cut such runs (see :func:`~tunelab.tasks.token_classification.words.to_words`),
     so only training data has them."""
     text, offsets = seq.text, seq.offsets
-    return [end for (_, end), (start, _) in zip(offsets, offsets[1:])
-            if end == start and RUN_CHAR.match(text, end - 1) and RUN_CHAR.match(text, end)]
+    return [
+        end
+        for (_, end), (start, _) in zip(offsets, offsets[1:])
+        if end == start and RUN_CHAR.match(text, end - 1) and RUN_CHAR.match(text, end)
+    ]
 
 
 def _segments(text: str, lo: int, hi: int, cuts: Sequence[int] = ()) -> list[tuple[int, int]]:
@@ -300,8 +328,12 @@ _Tokenised = tuple[list[int], list[int] | None, list[tuple[int, int] | None]]
 
 
 def _tokenise_spans(
-    tokenizer: PreTrainedTokenizerBase, pieces: list[tuple[str, int, int, Sequence[int]]], *, split_wide: bool,
-    wants_types: bool, max_length: int | None = None,
+    tokenizer: PreTrainedTokenizerBase,
+    pieces: list[tuple[str, int, int, Sequence[int]]],
+    *,
+    split_wide: bool,
+    wants_types: bool,
+    max_length: int | None = None,
 ) -> list[_Tokenised]:
     """Tokenise ``text[lo:hi]`` for each ``(text, lo, hi, cuts)``: input ids, token type ids, and
     each token's character span in ``text`` (None for special tokens).
@@ -330,8 +362,9 @@ def _tokenise_spans(
     CLUENER train entities such as "CPL" of "CPL2010", "GSL" of "GSLA"; without these cuts 9 are
     lost); prediction tokenises such a run whole, as the word-list alignment does.
     """
-    kwargs: dict[str, Any] = dict(return_offsets_mapping=True, return_special_tokens_mask=True,
-                                  return_token_type_ids=wants_types)
+    kwargs: dict[str, Any] = dict(
+        return_offsets_mapping=True, return_special_tokens_mask=True, return_token_type_ids=wants_types
+    )
     if max_length is not None:
         kwargs.update(truncation=True, max_length=max_length)
     whole_ix, split_ix, split_segments = [], [], []
@@ -344,11 +377,13 @@ def _tokenise_spans(
             whole_ix.append(i)
     out: list[_Tokenised | None] = [None] * len(pieces)
     if whole_ix:
-        enc = tokenizer([pieces[i][0][pieces[i][1]:pieces[i][2]] for i in whole_ix], **kwargs)
+        enc = tokenizer([pieces[i][0][pieces[i][1] : pieces[i][2]] for i in whole_ix], **kwargs)
         for k, i in enumerate(whole_ix):
             lo = pieces[i][1]
-            spans = [None if special else (lo + a, lo + b)
-                     for (a, b), special in zip(enc["offset_mapping"][k], enc["special_tokens_mask"][k])]
+            spans = [
+                None if special else (lo + a, lo + b)
+                for (a, b), special in zip(enc["offset_mapping"][k], enc["special_tokens_mask"][k])
+            ]
             out[i] = (enc["input_ids"][k], enc["token_type_ids"][k] if wants_types else None, spans)
     if split_ix:
         texts = [[pieces[i][0][a:b] for a, b in segments] for i, segments in zip(split_ix, split_segments)]
@@ -362,8 +397,9 @@ def _tokenise_spans(
     return out  # type: ignore[return-value]
 
 
-def _align(spans: list[tuple[int, int] | None], starts: list[int], ends: list[int], lo: int, hi: int
-           ) -> tuple[list[int | None], list[int | None]]:
+def _align(
+    spans: list[tuple[int, int] | None], starts: list[int], ends: list[int], lo: int, hi: int
+) -> tuple[list[int | None], list[int | None]]:
     """For each token, the first and the last of the words ``lo..hi-1`` its characters overlap
     (None, None for special tokens and tokens that cover only whitespace)."""
     firsts: list[int | None] = []

@@ -19,8 +19,10 @@ class TokenClassificationConfig(TaskSection):
 
 class TokenClassificationData(DataConfig):
     format: Literal["auto", "conll", "jsonl", "cluener"] = Field(  # type: ignore[assignment]
-        "auto", description="conll: token and tag columns, a blank line between sentences; jsonl: tokens/tags or "
-        "text/entities per line; cluener: CLUENER's span JSON; auto: from the content.")
+        "auto",
+        description="conll: token and tag columns, a blank line between sentences; jsonl: tokens/tags or "
+        "text/entities per line; cluener: CLUENER's span JSON; auto: from the content.",
+    )
     token_column: int = Field(0, description="Column of the token in CoNLL files.")
     tag_column: int = Field(-1, description="Column of the tag in CoNLL files (-1: last).")
     tag_scheme: Literal["auto", "io", "iob1", "iob2", "bioes", "bilou", "bmes"] = Field(

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from tunelab.errors import ConfigError, DataError
 from tunelab.tasks.token_classification.example import NerExample
 from tunelab.tasks.token_classification.readers import read_ner_file
-from tunelab.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from tunelab.tasks.token_classification.config import TokenClassificationData as DataConfig
@@ -57,7 +57,9 @@ def check_known_types(examples: list[NerExample], known: list[str], where: str) 
             if type_ not in allowed:
                 raise DataError(
                     f"entity type '{type_}' in {where} never appears in train (known: {', '.join(known)})",
-                    ex.source, ex.line, "tags" if ex.text is None else "entities",
+                    ex.source,
+                    ex.line,
+                    "tags" if ex.text is None else "entities",
                 )
 
 
@@ -67,8 +69,15 @@ def load_ner_splits(data: DataConfig) -> NerSplits:
     fmt = data.format
 
     def read(path):
-        return read_ner_file(path, format=fmt, scheme=data.tag_scheme, repair=data.repair_tags,
-                             token_column=data.token_column, tag_column=data.tag_column, encoding=data.encoding)
+        return read_ner_file(
+            path,
+            format=fmt,
+            scheme=data.tag_scheme,
+            repair=data.repair_tags,
+            token_column=data.token_column,
+            tag_column=data.tag_column,
+            encoding=data.encoding,
+        )
 
     train_file = read(data.train)
     files, loaded, repairs = {"train": str(data.train)}, {}, train_file.repairs
@@ -83,12 +92,16 @@ def load_ner_splits(data: DataConfig) -> NerSplits:
     if carve_dev + carve_test >= 1.0:
         raise ConfigError("data.split.dev + data.split.test must be below 1: nothing would be left to train on")
     train, dev, test = split_sentences(train_file.examples, carve_dev, carve_test, data.split.seed)
-    sources = {name: "file" if name in loaded else ("split" if part else "none") for name, part in (("dev", dev), ("test", test))}
+    sources: dict[str, Literal["file", "split", "none"]] = {
+        name: "file" if name in loaded else ("split" if part else "none")
+        for name, part in (("dev", dev), ("test", test))
+    }
     dev, test = loaded.get("dev", dev), loaded.get("test", test)
     known = entity_types(train)
     if not known:
         raise DataError("the training data has no entities", data.train)
     check_known_types(dev, known, "dev")
     check_known_types(test, known, "test")
-    return NerSplits(train, dev, test, sources["dev"], sources["test"], files, train_file.format,
-                     train_file.scheme, repairs)
+    return NerSplits(
+        train, dev, test, sources["dev"], sources["test"], files, train_file.format, train_file.scheme, repairs
+    )

@@ -91,8 +91,7 @@ def _check_span(text: str, span: Span) -> None:
         raise ValueError(f"span offsets must be integers, got {span.start!r}, {span.end!r}")
     if not 0 <= span.start < span.end <= len(text):
         raise ValueError(
-            f"span [{span.start}, {span.end}) of type '{span.type}' is empty or outside the text "
-            f"(0..{len(text)})"
+            f"span [{span.start}, {span.end}) of type '{span.type}' is empty or outside the text (0..{len(text)})"
         )
     if not span.type:
         raise ValueError(f"span [{span.start}, {span.end}) has an empty type")
@@ -113,8 +112,8 @@ def spans_to_char_tags(text: str, spans) -> list[str]:
         if previous is not None and span.start < previous.end:
             raise ValueError(
                 f"spans overlap: '{previous.type}' [{previous.start}, {previous.end}) "
-                f"{text[previous.start:previous.end]!r} and '{span.type}' [{span.start}, {span.end}) "
-                f"{text[span.start:span.end]!r}"
+                f"{text[previous.start : previous.end]!r} and '{span.type}' [{span.start}, {span.end}) "
+                f"{text[span.start : span.end]!r}"
             )
         tags[span.start] = f"B-{span.type}"
         for i in range(span.start + 1, span.end):

@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
-
 Direction = Literal["max", "min"]
 
 __all__ = ["METRIC_DIRECTIONS_NER", "ner_metrics"]
@@ -98,23 +97,17 @@ def ner_metrics(
     gold = _check_sequences(y_true, "y_true")
     pred = _check_sequences(y_pred, "y_pred")
     if len(gold) != len(pred):
-        raise ValueError(
-            f"y_true and y_pred have different numbers of sentences: {len(gold)} != {len(pred)}"
-        )
+        raise ValueError(f"y_true and y_pred have different numbers of sentences: {len(gold)} != {len(pred)}")
     if not gold:
         raise ValueError("no sentences to evaluate: y_true and y_pred are empty")
     for i, (g, p) in enumerate(zip(gold, pred)):
         if len(g) != len(p):
-            raise ValueError(
-                f"sentence {i}: y_true has {len(g)} tags but y_pred has {len(p)}"
-            )
+            raise ValueError(f"sentence {i}: y_true has {len(g)} tags but y_pred has {len(p)}")
     tokens = None
     if texts is not None:
         tokens = _check_sequences(texts, "texts", tags=False)
         if len(tokens) != len(gold):
-            raise ValueError(
-                f"texts has {len(tokens)} sentences but y_true has {len(gold)}"
-            )
+            raise ValueError(f"texts has {len(tokens)} sentences but y_true has {len(gold)}")
         for i, (t, g) in enumerate(zip(tokens, gold)):
             if len(t) != len(g):
                 raise ValueError(f"sentence {i}: texts has {len(t)} tokens but y_true has {len(g)} tags")
@@ -156,15 +149,12 @@ def _check_sequences(values: Any, what: str, *, tags: bool = True) -> list[list[
     for i, sentence in enumerate(values):
         if isinstance(sentence, (str, bytes)) or not isinstance(sentence, Sequence):
             raise ValueError(
-                f"sentence {i}: {what} must hold a list of strings per sentence, "
-                f"got {type(sentence).__name__}"
+                f"sentence {i}: {what} must hold a list of strings per sentence, got {type(sentence).__name__}"
             )
         items = list(sentence)
         for j, item in enumerate(items):
             if not isinstance(item, str):
-                raise ValueError(
-                    f"sentence {i}, token {j}: {what} must contain strings, got {type(item).__name__}"
-                )
+                raise ValueError(f"sentence {i}, token {j}: {what} must contain strings, got {type(item).__name__}")
             if tags and not _TAG.fullmatch(item):
                 raise ValueError(
                     f"sentence {i}, token {j}: {what} has invalid IOB2 tag {item!r} "
@@ -209,9 +199,7 @@ def _seqeval_scores(gold: list[list[str]], pred: list[list[str]], mode: str) -> 
         for i, name in enumerate(types)
     }
     for average in ("micro", "macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(
-            gold, pred, average=average, zero_division=0, **common
-        )
+        p, r, f, _ = precision_recall_fscore_support(gold, pred, average=average, zero_division=0, **common)
         result[average] = (float(p), float(r), float(f))
     return result
 
@@ -249,9 +237,7 @@ def _errors(
     ]
 
 
-def _sentence_errors(
-    gold: set[Span], pred: set[Span]
-) -> list[tuple[ErrorKind, Span, str | None, str | None]]:
+def _sentence_errors(gold: set[Span], pred: set[Span]) -> list[tuple[ErrorKind, Span, str | None, str | None]]:
     """(kind, span whose text is shown, gold type, predicted type) for every error in a sentence."""
     exact = gold & pred
     gold_left = sorted(gold - exact)
@@ -271,9 +257,7 @@ def _sentence_errors(
     false_pos: list[Span] = []
     for span in unmatched_pred:
         start, end, typ = span
-        partner = next(
-            (g for g in gold_left if g[2] == typ and g[0] < end and start < g[1]), None
-        )
+        partner = next((g for g in gold_left if g[2] == typ and g[0] < end and start < g[1]), None)
         if partner is not None:
             out.append(("wrong_boundary", partner, typ, typ))
             gold_left.remove(partner)

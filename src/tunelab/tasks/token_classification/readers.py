@@ -13,10 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunelab.tasks.token_classification.example import NerExample, NerFile, Span, drop_overlaps, sort_spans
 from tunelab.data.readers import JsonlReader, json_type, read_text
-from tunelab.tasks.token_classification.tags import TagError, detect_scheme, normalise_scheme, parse_tag, to_iob2, to_iob2_with_repairs
 from tunelab.errors import ConfigError, DataError
+from tunelab.tasks.token_classification.example import NerExample, NerFile, Span, drop_overlaps, sort_spans
+from tunelab.tasks.token_classification.tags import (
+    TagError,
+    detect_scheme,
+    normalise_scheme,
+    parse_tag,
+    to_iob2,
+    to_iob2_with_repairs,
+)
 
 __all__ = ["NerFile", "detect_ner_format", "read_cluener", "read_conll", "read_ner_file", "read_ner_jsonl"]
 
@@ -65,7 +72,9 @@ def _conll_examples(text: str, path: Path, token_column: int, tag_column: int) -
             raise DataError(
                 f"the line {why}; expected a token and its tag separated by spaces or tabs, in columns "
                 f"token_column={token_column} and tag_column={tag_column} (0 is the first, -1 the last)",
-                path, number, "tag",
+                path,
+                number,
+                "tag",
             )
         if not tokens:
             first = number
@@ -133,8 +142,8 @@ def _jsonl_example(obj: dict[str, Any], fail: _Where, end_inclusive: bool) -> Ne
         keys = ", ".join(obj) or "none"
         raise fail(f"expected 'tokens' and 'tags', or 'text' and 'entities'; found keys: {keys}")
     text = _text(obj, fail)
-    key = next((k for k in ("entities", "spans") if k in obj), "entities")
-    items = obj.get(key)
+    span_key = next((k for k in ("entities", "spans") if k in obj), "entities")
+    items = obj.get(span_key)
     if not isinstance(items, list):
         raise fail(f"expected a list of {{start, end, type}} objects, found {json_type(items)}", key)
     spans = []
@@ -144,8 +153,18 @@ def _jsonl_example(obj: dict[str, Any], fail: _Where, end_inclusive: bool) -> Ne
             raise fail("expected an object with integer 'start' and 'end' and a 'type'", where)
         end = item["end"] + 1 if end_inclusive else item["end"]
         ends = "inclusive" if end_inclusive else "exclusive"
-        spans.append(_span(text, item["start"], end, item.get("type", item.get("label")), item.get("text"),
-                           f"0-based offsets, end {ends}", fail, where))
+        spans.append(
+            _span(
+                text,
+                item["start"],
+                end,
+                item.get("type", item.get("label")),
+                item.get("text"),
+                f"0-based offsets, end {ends}",
+                fail,
+                where,
+            )
+        )
     return NerExample((), None, text=text, spans=sort_spans(spans), source=str(fail.path), line=fail.line)
 
 
@@ -182,8 +201,9 @@ def _span(text: str, start: int, end: int, type_: Any, claimed: Any, note: str, 
     if not 0 <= start < end <= len(text):
         raise fail(f"offsets [{start}, {end}) are empty or outside the text (length {len(text)})", where)
     if claimed is not None and claimed != text[start:end]:
-        raise fail(f"entity {claimed!r} does not match the text at [{start}, {end}): {text[start:end]!r} ({note})",
-                   where)
+        raise fail(
+            f"entity {claimed!r} does not match the text at [{start}, {end}): {text[start:end]!r} ({note})", where
+        )
     return Span(start, end, type_)
 
 
@@ -196,7 +216,7 @@ def read_cluener(path: str | Path, *, encoding: str = "utf-8") -> list[NerExampl
 
 def _cluener_examples(text: str, path: Path) -> list[NerExample]:
     decoder = json.JSONDecoder()
-    examples = []
+    examples: list[NerExample] = []
     pos, line = 0, 1
     while True:
         skip = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
@@ -263,13 +283,20 @@ def detect_ner_format(path: str | Path, text: str | None = None) -> str:
     supported = ", ".join((*CONLL_SUFFIXES, *JSONL_SUFFIXES, ".json"))
     raise DataError(
         f"cannot tell the NER format from the extension '{suffix or '(none)'}' (supported: {supported}); "
-        f"rename the file or set data.format to one of {', '.join(FORMATS)}", path
+        f"rename the file or set data.format to one of {', '.join(FORMATS)}",
+        path,
     )
 
 
 def read_ner_file(
-    path: str | Path, *, format: str = "auto", scheme: str = "auto", repair: bool = False,
-    token_column: int = 0, tag_column: int = -1, encoding: str = "utf-8",
+    path: str | Path,
+    *,
+    format: str = "auto",
+    scheme: str = "auto",
+    repair: bool = False,
+    token_column: int = 0,
+    tag_column: int = -1,
+    encoding: str = "utf-8",
 ) -> NerFile:
     """Read ``path``, detect its tag scheme over the whole file (unless given) and convert every
     sentence to IOB2. An invalid tag sequence or overlapping spans are a DataError naming the
@@ -304,7 +331,8 @@ def read_ner_file(
                 raise DataError(
                     f"entities overlap: {_show(example, kept)} and {_show(example, other)}; a character can be "
                     f"in one entity only: remove one, or {REPAIR_HINT} (keeps the earlier, longer one)",
-                    path, example.line,
+                    path,
+                    example.line,
                 )
             repairs += len(dropped)
             examples[i] = dataclasses.replace(example, spans=spans)
@@ -322,7 +350,7 @@ def read_ner_file(
 
 
 def _show(example: NerExample, span: Span) -> str:
-    return f"'{span.type}' [{span.start}, {span.end}) {(example.text or '')[span.start:span.end]!r}"
+    return f"'{span.type}' [{span.start}, {span.end}) {(example.text or '')[span.start : span.end]!r}"
 
 
 def _tag_error(example: NerExample, exc: TagError, fmt: str, hint: str) -> DataError:

@@ -70,9 +70,7 @@ def render_ner_report(
             precision, recall = _average(per_type, weighted=avg == "weighted")
         table.add_row(f"{avg} avg", _fmt(precision), _fmt(recall), _fmt(f1), _count(support))
     if metrics.get("token_accuracy") is not None:
-        table.add_row(
-            "token accuracy", "", "", _fmt(metrics["token_accuracy"]), _count(metrics.get("num_tokens"))
-        )
+        table.add_row("token accuracy", "", "", _fmt(metrics["token_accuracy"]), _count(metrics.get("num_tokens")))
     caption = _MODE_CAPTIONS.get(str(metrics.get("mode")))
     if caption:
         table.caption = caption
@@ -100,9 +98,7 @@ def render_ner_report(
     return Group(table, err_table)
 
 
-def print_ner_report(
-    metrics: Mapping[str, Any], console: Console | None = None, **kwargs: Any
-) -> None:
+def print_ner_report(metrics: Mapping[str, Any], console: Console | None = None, **kwargs: Any) -> None:
     """Print :func:`render_ner_report` (``title``, ``max_errors``) to ``console``."""
     (console or Console()).print(render_ner_report(metrics, **kwargs))
 
@@ -125,7 +121,4 @@ def _average(per_type: Mapping[str, Mapping[str, Any]], *, weighted: bool) -> tu
     total = sum(weights)
     if total <= 0:
         return None, None
-    return tuple(
-        sum(float(row[key]) * w for row, w in zip(rows, weights)) / total
-        for key in ("precision", "recall")
-    )
+    return tuple(sum(float(row[key]) * w for row, w in zip(rows, weights)) / total for key in ("precision", "recall"))

@@ -136,8 +136,11 @@ def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
         rare = a if counts[a] < counts[b] else b
         k, i, tag = first[rare]
         return TagError(
-            i, tag, f"the tags mix schemes: both {a}- ({counts[a]} tags) and {b}- ({counts[b]} tags) are used; "
-            "fix the rarer ones or set the scheme explicitly", sequence=k
+            i,
+            tag,
+            f"the tags mix schemes: both {a}- ({counts[a]} tags) and {b}- ({counts[b]} tags) are used; "
+            "fix the rarer ones or set the scheme explicitly",
+            sequence=k,
         )
 
     letters = {letter for letter in counts if letter != "O"}
@@ -225,21 +228,15 @@ def _decode(parsed: Parsed) -> list[Entity]:
     prev_role, prev_type = "O", None
     for i, (role, type_) in enumerate([*parsed, ("O", None)]):
         type_changed = type_ != prev_type
-        if prev_role != "O" and (
-            prev_role in ("E", "S") or role in ("B", "S", "O") or type_changed
-        ):
+        if prev_role != "O" and (prev_role in ("E", "S") or role in ("B", "S", "O") or type_changed):
             entities.append((prev_type, start, i))  # type: ignore[arg-type]
-        if role != "O" and (
-            role in ("B", "S") or prev_role in ("E", "S", "O") or type_changed
-        ):
+        if role != "O" and (role in ("B", "S") or prev_role in ("E", "S", "O") or type_changed):
             start = i
         prev_role, prev_type = role, type_
     return entities
 
 
-def to_iob2_with_repairs(
-    tags: Sequence[str], scheme: str, *, strict: bool = True
-) -> tuple[list[str], list[Problem]]:
+def to_iob2_with_repairs(tags: Sequence[str], scheme: str, *, strict: bool = True) -> tuple[list[str], list[Problem]]:
     """``tags`` in IOB2, repaired where invalid, and ``(token index, problem)`` for each repair."""
     entities, problems = _read(tags, scheme, strict, repair=True)
     return _encode(entities, len(tags), "iob2"), problems

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,8 +60,12 @@ class TokenClassificationTask(BaseTask):
     sequence_keys = {"logits": 0.0, "labels": IGNORE_INDEX}
     hub_pipeline_tag = "token-classification"
     prediction_schema = EntityPrediction
-    request_examples = {"entities": {"summary": "Entities (token classification model)", "value": {
-        "texts": ["John Smith flew from Paris to Berlin on Monday."]}}}
+    request_examples = {
+        "entities": {
+            "summary": "Entities (token classification model)",
+            "value": {"texts": ["John Smith flew from Paris to Berlin on Monday."]},
+        }
+    }
 
     def __init__(self, config: TokenClassificationConfig, types: Sequence[str]) -> None:
         if not types:
@@ -76,7 +81,7 @@ class TokenClassificationTask(BaseTask):
         return load_ner_splits(data_config)
 
     @classmethod
-    def from_examples(cls, config: TokenClassificationConfig, train: Sequence[NerExample]) -> "TokenClassificationTask":
+    def from_examples(cls, config: TokenClassificationConfig, train: Sequence[NerExample]) -> TokenClassificationTask:
         types = list(config.entity_types) if config.entity_types else entity_types(list(train))
         if config.entity_types:
             check_known_types(list(train), types, "train")
@@ -88,7 +93,7 @@ class TokenClassificationTask(BaseTask):
         return task
 
     @classmethod
-    def from_state(cls, config: TokenClassificationConfig, state: dict[str, Any]) -> "TokenClassificationTask":
+    def from_state(cls, config: TokenClassificationConfig, state: dict[str, Any]) -> TokenClassificationTask:
         return cls(config, state["entity_types"])
 
     def state(self) -> dict[str, Any]:
@@ -99,8 +104,13 @@ class TokenClassificationTask(BaseTask):
 
     def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel:
         return load_with_head(
-            self.model_class, resolved, model_config, kind="token", num_labels=len(self.labels),
-            id2label=dict(enumerate(self.labels)), label2id=dict(self.tag2id),
+            self.model_class,
+            resolved,
+            model_config,
+            kind="token",
+            num_labels=len(self.labels),
+            id2label=dict(enumerate(self.labels)),
+            label2id=dict(self.tag2id),
         )
 
     # -- data ----------------------------------------------------------------------------------
@@ -108,8 +118,12 @@ class TokenClassificationTask(BaseTask):
         sequences = [to_words(ex) for ex in examples]
         labelled = bool(sequences) and all(seq.tags is not None for seq in sequences)
         encoded = encode_words(
-            tokenizer, sequences, self.tag2id if labelled else None, max_length=max_length,
-            overlap=self.config.window_overlap, label_all_subwords=self.config.label_all_subwords,
+            tokenizer,
+            sequences,
+            self.tag2id if labelled else None,
+            max_length=max_length,
+            overlap=self.config.window_overlap,
+            label_all_subwords=self.config.label_all_subwords,
         )
         encoded.examples = list(examples)
         return encoded
@@ -152,9 +166,12 @@ class TokenClassificationTask(BaseTask):
         and each word's probability of its tag. A word inside a piece that started in an earlier
         word (offsets alignment: "国" of the piece "中国") continues that word: I-X after B-X or
         I-X, O after O, with its score."""
-        tags, scores = [], []
+        tags: list[list[str]] = []
+        scores: list[list[float]] = []
         for rows, covers in zip(word_outputs(encoded, items), covering_words(encoded)):
-            seq_tags, seq_scores, previous = [], [], "O"
+            seq_tags: list[str] = []
+            seq_scores: list[float] = []
+            previous = "O"
             for row, cover in zip(rows, covers):
                 if row is None and cover is not None:
                     tag, score = continued_tag(seq_tags[cover]), seq_scores[cover]
@@ -173,7 +190,7 @@ class TokenClassificationTask(BaseTask):
 
     def metrics(self, encoded: NerEncoded, items: Sequence[np.ndarray]) -> dict[str, Any]:
         predicted, _ = self._word_tags(encoded, items)
-        gold = [seq.tags for seq in encoded.sequences]
+        gold = [seq.tags or [] for seq in encoded.sequences]  # scored data is tagged (read_file checks)
         words = [seq.words for seq in encoded.sequences]
         return ner_metrics(gold, predicted, texts=words)
 
@@ -182,18 +199,26 @@ class TokenClassificationTask(BaseTask):
         return ItemScorer(lambda items: self.metrics(encoded, items), len(encoded))
 
     def agreement(self, encoded: NerEncoded, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple[int, int, str]:
-        pairs = [(x, y) for s1, s2 in zip(word_outputs(encoded, a), word_outputs(encoded, b))
-                 for x, y in zip(s1, s2) if x is not None]
-        return sum(int(x[0] == y[0]) for x, y in pairs), len(pairs), "words"
+        pairs = [
+            (x, y)
+            for s1, s2 in zip(word_outputs(encoded, a), word_outputs(encoded, b))
+            for x, y in zip(s1, s2)
+            if x is not None and y is not None
+        ]
+        return sum(1 for x, y in pairs if x[0] == y[0]), len(pairs), "words"
 
     def read_file(self, path: str | Path, meta: Any, *, require_labels: bool = True, **_: Any) -> list[NerExample]:
         """Read with the format, columns and tag scheme the model was trained on."""
         cfg = meta.data_config
         fmt = cfg.get("format", "auto")
         examples = read_ner_file(
-            path, format=fmt if fmt in ("conll", "jsonl", "cluener") else "auto", scheme=cfg.get("tag_scheme", "auto"),
-            repair=cfg.get("repair_tags", False), token_column=cfg.get("token_column", 0),
-            tag_column=cfg.get("tag_column", -1), encoding=cfg.get("encoding", "utf-8"),
+            path,
+            format=fmt if fmt in ("conll", "jsonl", "cluener") else "auto",
+            scheme=cfg.get("tag_scheme", "auto"),
+            repair=cfg.get("repair_tags", False),
+            token_column=cfg.get("token_column", 0),
+            tag_column=cfg.get("tag_column", -1),
+            encoding=cfg.get("encoding", "utf-8"),
         ).examples
         if require_labels and any(ex.tags is None and ex.spans is None for ex in examples):
             raise DataError("this file has no tags or entities to score against", path)
@@ -220,8 +245,13 @@ class TokenClassificationTask(BaseTask):
             found = []
             for type_, first, end in entities_from_iob2(tags):
                 start, stop = seq.offsets[first][0], seq.offsets[end - 1][1]
-                entity = {"text": seq.text[start:stop], "type": type_, "start": start, "end": stop,
-                          "score": round(float(np.mean(scores[first:end])), 6)}
+                entity = {
+                    "text": seq.text[start:stop],
+                    "type": type_,
+                    "start": start,
+                    "end": stop,
+                    "score": round(float(np.mean(scores[first:end])), 6),
+                }
                 if seq.tokens_given:
                     entity.update(token_start=first, token_end=end)
                 found.append(entity)
@@ -245,9 +275,16 @@ class TokenClassificationTask(BaseTask):
         return ["text", "entities"], [[r["text"], json.dumps(r["entities"], ensure_ascii=False)] for r in records]
 
     def terminal_rows(self, records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-        return ["text", "entities"], [[r["text"], "\n".join(
-            f"{e['type']}: {e['text']} [{e['start']}, {e['end']}) {e['score']:.3f}" for e in r["entities"]) or "-"]
-            for r in records]
+        return ["text", "entities"], [
+            [
+                r["text"],
+                "\n".join(
+                    f"{e['type']}: {e['text']} [{e['start']}, {e['end']}) {e['score']:.3f}" for e in r["entities"]
+                )
+                or "-",
+            ]
+            for r in records
+        ]
 
     def print_report(self, metrics: dict[str, Any], console: Console | None, title: str) -> None:
         print_ner_report(metrics, console=console, title=title)

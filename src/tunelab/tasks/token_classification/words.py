@@ -67,8 +67,7 @@ def join_tokens(tokens: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
     position = 0
     char_corpus = all(len(t) == 1 for t in tokens) and any(is_wide(t) for t in tokens)
     for i, token in enumerate(tokens):
-        if (i and token and tokens[i - 1] and not char_corpus
-                and not (is_wide(tokens[i - 1][-1]) or is_wide(token[0]))):
+        if i and token and tokens[i - 1] and not char_corpus and not (is_wide(tokens[i - 1][-1]) or is_wide(token[0])):
             parts.append(" ")
             position += 1
         parts.append(token)

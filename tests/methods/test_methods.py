@@ -31,21 +31,32 @@ SMALL = SMALL_METHOD_SETTINGS
 def datasets(tmp_path_factory):
     root = tmp_path_factory.mktemp("methods-data")
     return {
-        "text_classification": {"train": write_csv(root / "train.csv", make_texts(96, seed=1)),
-                                "dev": write_csv(root / "dev.csv", make_texts(24, seed=2))},
-        "token_classification": {"train": write_conll(root / "train.conll", make_ner_sentences(96, seed=1)),
-                                 "dev": write_conll(root / "dev.conll", make_ner_sentences(24, seed=2))},
+        "text_classification": {
+            "train": write_csv(root / "train.csv", make_texts(96, seed=1)),
+            "dev": write_csv(root / "dev.csv", make_texts(24, seed=2)),
+        },
+        "token_classification": {
+            "train": write_conll(root / "train.conll", make_ner_sentences(96, seed=1)),
+            "dev": write_conll(root / "dev.conll", make_ner_sentences(24, seed=2)),
+        },
     }
 
 
 def train_with(method, task, model_dir, data, out, extra=()):
     # full fine-tuning of a random model diverges at rates where the small PEFT parameter sets just start
     rate = 3e-3 if method == "full" else 1e-2
-    overrides = tiny_overrides(model_dir, data, **{"task.name": task, "training.epochs": 5, "training.learning_rate": rate,
-                                                   "training.log_every": 1}) + [f"method.name={method}"]
+    overrides = tiny_overrides(
+        model_dir,
+        data,
+        **{"task.name": task, "training.epochs": 5, "training.learning_rate": rate, "training.log_every": 1},
+    ) + [f"method.name={method}"]
     capture = final_outputs_callback()
-    result = train(load_config(None, overrides + SMALL.get(method, []) + list(extra)), output_dir=out,
-                   console=QUIET, callbacks=[capture])
+    result = train(
+        load_config(None, overrides + SMALL.get(method, []) + list(extra)),
+        output_dir=out,
+        console=QUIET,
+        callbacks=[capture],
+    )
     return result, capture.outputs
 
 
@@ -79,7 +90,9 @@ def test_method_contract(method, task, tiny_model_dir, datasets, tmp_path):
 def test_lora_artifact_is_small_and_merge_gives_a_plain_model(tiny_model_dir, datasets, tmp_path):
     data = datasets["text_classification"]
     adapter, _ = train_with("lora", "text_classification", tiny_model_dir, data, tmp_path / "lora")
-    merged, _ = train_with("lora", "text_classification", tiny_model_dir, data, tmp_path / "merged", ["method.merge=true"])
+    merged, _ = train_with(
+        "lora", "text_classification", tiny_model_dir, data, tmp_path / "merged", ["method.merge=true"]
+    )
     full_size = (tmp_path / "merged" / "model.safetensors").stat().st_size
     assert adapter.meta["method"]["weights_bytes"] < full_size / 5
     assert merged.meta["method"]["stored"] == "full_model"
@@ -87,8 +100,11 @@ def test_lora_artifact_is_small_and_merge_gives_a_plain_model(tiny_model_dir, da
     plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / "merged")
     assert plain.config.id2label[0] == "account"
     texts = [t for t, _ in make_texts(10, seed=9)]
-    np.testing.assert_allclose(tunelab.load(tmp_path / "lora").predict_proba(texts),
-                               tunelab.load(tmp_path / "merged").predict_proba(texts), atol=1e-5)
+    np.testing.assert_allclose(
+        tunelab.load(tmp_path / "lora").predict_proba(texts),
+        tunelab.load(tmp_path / "merged").predict_proba(texts),
+        atol=1e-5,
+    )
 
 
 @pytest.mark.train
@@ -100,9 +116,9 @@ def test_adalora_reallocates_ranks(tiny_model_dir, datasets, tmp_path):
             model = trainer.accelerator.unwrap_model(trainer.model)
             ranks.append(sum(int((p != 0).sum()) for n, p in model.named_parameters() if "lora_E" in n))
 
-    overrides = tiny_overrides(tiny_model_dir, datasets["text_classification"], **{
-        "training.epochs": 6, "training.learning_rate": 1e-2}) + ["method.name=adalora", "method.init_r=6",
-                                                                  "method.target_r=2", "method.delta_t=1"]
+    overrides = tiny_overrides(
+        tiny_model_dir, datasets["text_classification"], **{"training.epochs": 6, "training.learning_rate": 1e-2}
+    ) + ["method.name=adalora", "method.init_r=6", "method.target_r=2", "method.delta_t=1"]
     train(load_config(None, overrides), output_dir=tmp_path / "out", console=QUIET, callbacks=[CountRanks()])
     # 4 adapted matrices (query, value in 2 layers) get rank 6 each; the budget schedule
     # prunes them step by step down to target_r on average (2 x 4 = 8) once tfinal is reached
@@ -115,5 +131,11 @@ def test_unmergeable_method_refuses_merge(tiny_model_dir, datasets, tmp_path):
     from tunelab.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown key 'method.merge'"):
-        train_with("prompt_tuning", "text_classification", tiny_model_dir, datasets["text_classification"],
-                   tmp_path / "out", ["method.merge=true"])
+        train_with(
+            "prompt_tuning",
+            "text_classification",
+            tiny_model_dir,
+            datasets["text_classification"],
+            tmp_path / "out",
+            ["method.merge=true"],
+        )

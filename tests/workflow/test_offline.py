@@ -2,6 +2,7 @@
 
 import socket
 
+import pytest
 from rich.console import Console
 
 import tunelab

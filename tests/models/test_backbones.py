@@ -36,7 +36,6 @@ QUIET = Console(file=open("/dev/null", "w"))
 SMALL = SMALL_METHOD_SETTINGS
 
 
-
 @pytest.fixture(scope="module")
 def backbones(tmp_path_factory):
     root = tmp_path_factory.mktemp("backbones")
@@ -51,17 +50,24 @@ def backbones(tmp_path_factory):
 def zh_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("zh-data")
     return {
-        "text_classification": {"train": write_csv(root / "train.csv", make_zh_texts(96, seed=1)),
-                                "dev": write_csv(root / "dev.csv", make_zh_texts(24, seed=2))},
-        "token_classification": {"train": write_conll(root / "train.conll", make_zh_ner_sentences(96, seed=1)),
-                                 "dev": write_conll(root / "dev.conll", make_zh_ner_sentences(24, seed=2))},
+        "text_classification": {
+            "train": write_csv(root / "train.csv", make_zh_texts(96, seed=1)),
+            "dev": write_csv(root / "dev.csv", make_zh_texts(24, seed=2)),
+        },
+        "token_classification": {
+            "train": write_conll(root / "train.conll", make_zh_ner_sentences(96, seed=1)),
+            "dev": write_conll(root / "dev.conll", make_zh_ner_sentences(24, seed=2)),
+        },
     }
 
 
 def run_contract(model_dir, data, task, out, method="full", extra=(), epochs=5):
     rate = 3e-3 if method == "full" else 1e-2
-    overrides = tiny_overrides(model_dir, data, **{"task.name": task, "training.epochs": epochs,
-                                                   "training.learning_rate": rate, "training.log_every": 1})
+    overrides = tiny_overrides(
+        model_dir,
+        data,
+        **{"task.name": task, "training.epochs": epochs, "training.learning_rate": rate, "training.log_every": 1},
+    )
     overrides += [f"method.name={method}", *SMALL.get(method, []), *extra]
     capture = final_outputs_callback()
     result = train(load_config(None, overrides), output_dir=out, console=QUIET, callbacks=[capture])
@@ -101,7 +107,7 @@ def test_full_fine_tuning_contract_on_chinese(backbone, task, backbones, zh_data
         # entity offsets slice the Chinese input text to the entity text
         text = "王小明在杭州工作。"
         for entity in predictor.predict([text])[0]:
-            assert text[entity["start"]:entity["end"]] == entity["text"]
+            assert text[entity["start"] : entity["end"]] == entity["text"]
 
 
 DECODER_METHODS = ["lora", "adalora", "ia3", "prompt_tuning", "p_tuning", "prefix_tuning", "frozen", "adapter"]
@@ -116,16 +122,27 @@ def test_every_method_on_a_decoder(method, task, backbones, zh_data, tmp_path):
     assert 0 < params["trainable"] < params["total"]
 
 
-@pytest.mark.parametrize(("task", "pooling"), [("text_classification", "mean"), ("text_classification", "cls"),
-                                             ("text_classification", "last"), ("token_classification", "mean")])
+@pytest.mark.parametrize(
+    ("task", "pooling"),
+    [
+        ("text_classification", "mean"),
+        ("text_classification", "cls"),
+        ("text_classification", "last"),
+        ("token_classification", "mean"),
+    ],
+)
 @pytest.mark.train
 def test_generic_head_on_an_encoder(pooling, task, tiny_model_dir, tmp_path):
     if task == "text_classification":
-        data = {"train": write_csv(tmp_path / "train.csv", make_texts(96, seed=1)),
-                "dev": write_csv(tmp_path / "dev.csv", make_texts(24, seed=2))}
+        data = {
+            "train": write_csv(tmp_path / "train.csv", make_texts(96, seed=1)),
+            "dev": write_csv(tmp_path / "dev.csv", make_texts(24, seed=2)),
+        }
     else:
-        data = {"train": write_conll(tmp_path / "train.conll", make_ner_sentences(96, seed=1)),
-                "dev": write_conll(tmp_path / "dev.conll", make_ner_sentences(24, seed=2))}
+        data = {
+            "train": write_conll(tmp_path / "train.conll", make_ner_sentences(96, seed=1)),
+            "dev": write_conll(tmp_path / "dev.conll", make_ner_sentences(24, seed=2)),
+        }
     extra = ["model.head=tunelab", f"model.pooling={pooling}"]
     result, predictor = run_contract(tiny_model_dir, data, task, tmp_path / "out", extra=extra)
     expected = TunelabForSequenceClassification if task == "text_classification" else TunelabForTokenClassification
@@ -138,8 +155,9 @@ def test_generic_head_on_an_encoder(pooling, task, tiny_model_dir, tmp_path):
 
 @pytest.mark.train
 def test_lora_adapter_on_generic_head_reloads_with_its_classifier(backbones, zh_data, tmp_path):
-    result, predictor = run_contract(backbones["gemma3"], zh_data["token_classification"], "token_classification",
-                                     tmp_path / "out", method="lora")
+    result, predictor = run_contract(
+        backbones["gemma3"], zh_data["token_classification"], "token_classification", tmp_path / "out", method="lora"
+    )
     assert result.meta["method"]["stored"] == "trained_weights"
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
@@ -168,7 +186,9 @@ def test_transformers_head_refused_where_there_is_none(backbones):
 
     task = task_cls(TokenClassificationConfig(), ["PER"])
     with pytest.raises(ConfigError, match="no TokenClassification class for 'gemma3_text'"):
-        task.build_model(resolve_model(str(backbones["gemma3"])), ModelConfig(name=str(backbones["gemma3"]), head="transformers"))
+        task.build_model(
+            resolve_model(str(backbones["gemma3"])), ModelConfig(name=str(backbones["gemma3"]), head="transformers")
+        )
 
 
 @pytest.mark.train
@@ -176,10 +196,18 @@ def test_transformers_head_refused_where_there_is_none(backbones):
 def test_gradient_checkpointing_gives_the_same_training(task, backbones, zh_data, tmp_path):
     """Recomputing activations must not change what is learned (dropout off: same numbers)."""
     common = ["model.dropout=0.0", "model.classifier_dropout=0.0", "method.dropout=0.0"]
-    plain, _ = run_contract(backbones["gemma3"], zh_data[task], task, tmp_path / "plain", method="lora",
-                            extra=common, epochs=2)
-    checkpointed, _ = run_contract(backbones["gemma3"], zh_data[task], task, tmp_path / "ckpt", method="lora",
-                                   extra=[*common, "training.gradient_checkpointing=true"], epochs=2)
+    plain, _ = run_contract(
+        backbones["gemma3"], zh_data[task], task, tmp_path / "plain", method="lora", extra=common, epochs=2
+    )
+    checkpointed, _ = run_contract(
+        backbones["gemma3"],
+        zh_data[task],
+        task,
+        tmp_path / "ckpt",
+        method="lora",
+        extra=[*common, "training.gradient_checkpointing=true"],
+        epochs=2,
+    )
     a = [h["metrics"]["loss"] for h in plain.meta["training"]["history"]]
     b = [h["metrics"]["loss"] for h in checkpointed.meta["training"]["history"]]
     np.testing.assert_allclose(a, b, rtol=1e-4)

@@ -14,7 +14,7 @@ import pytest
 from tunelab.artifact import FORMAT_VERSION, read_meta
 from tunelab.inference.predictor import load
 
-LEGACY = Path(__file__).parent / "fixtures" / "legacy_v1"
+LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_v1"
 EXPECTED = json.loads((LEGACY / "expected.json").read_text(encoding="utf-8"))
 
 

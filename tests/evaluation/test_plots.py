@@ -101,8 +101,13 @@ def test_scatter_png_with_diagonal_and_scores(tmp_path):
 
     rng = np.random.default_rng(0)
     gold = rng.uniform(0, 5, size=300)
-    path = plot_scatter(gold, gold + rng.normal(scale=0.5, size=300), tmp_path / "sub" / "scatter.png",
-                        title="dev", scores={"Spearman": 0.9, "Pearson": float("nan")})
+    path = plot_scatter(
+        gold,
+        gold + rng.normal(scale=0.5, size=300),
+        tmp_path / "sub" / "scatter.png",
+        title="dev",
+        scores={"Spearman": 0.9, "Pearson": float("nan")},
+    )
     assert path == tmp_path / "sub" / "scatter.png"
     height, width = _png_shape(path)
     assert height > 400 and width > 400

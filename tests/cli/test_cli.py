@@ -53,7 +53,9 @@ def test_train_evaluate_predict(monkeypatch, capsys, tiny_model_dir, toy_data, t
     assert (tmp_path / "model" / "tunelab.json").is_file()
     report = json.loads((tmp_path / "model" / "report.json").read_text())
 
-    result = runner.invoke(app, ["evaluate", str(tmp_path / "model"), str(toy_data["dev"]), "--json", str(tmp_path / "e.json")])
+    result = runner.invoke(
+        app, ["evaluate", str(tmp_path / "model"), str(toy_data["dev"]), "--json", str(tmp_path / "e.json")]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == report["metrics"]
     assert "macro avg" in result.output
@@ -74,7 +76,9 @@ def test_train_evaluate_predict(monkeypatch, capsys, tiny_model_dir, toy_data, t
     result = runner.invoke(app, ["predict", str(tmp_path / "model"), "-i", str(toy_data["test"]), "-o", str(out)])
     assert result.exit_code == 0 and len(out.read_text().splitlines()) == 30
 
-    code, captured = invoke_main(monkeypatch, capsys, "train", str(cfg), "-o", str(tmp_path / "model"), "--set", f"model.name={tiny_model_dir}")
+    code, captured = invoke_main(
+        monkeypatch, capsys, "train", str(cfg), "-o", str(tmp_path / "model"), "--set", f"model.name={tiny_model_dir}"
+    )
     assert code == 2 and "--overwrite" in captured.err
 
 
