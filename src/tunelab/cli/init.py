@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 from tunelab.errors import ConfigError
@@ -24,7 +26,11 @@ def starter_config(kind: str) -> str:
 
 
 def init_cli(
-    kind: str = typer.Argument("classification", help="A task's name or short alias; an unknown one lists them all."),
+    kind: Optional[str] = typer.Argument(
+        None, help="A task's name or short alias (default: the default task); an unknown one lists them all."
+    ),
 ) -> None:
     """Print a commented starter config (redirect it to a file)."""
-    typer.echo(starter_config(kind), nl=False)
+    from tunelab.config import DEFAULT_TASK
+
+    typer.echo(starter_config(kind or DEFAULT_TASK), nl=False)

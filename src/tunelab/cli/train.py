@@ -9,7 +9,7 @@ from tunelab.config import load_config
 
 
 def train_cli(
-    config: Path = typer.Argument(..., help="YAML config (see `tunelab init classification`)."),
+    config: Path = typer.Argument(..., help="YAML config (see `tunelab init TASK`)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Artifact directory (default: output.dir)."),
     overrides: list[str] = typer.Option([], "--set", help="Override a key: --set training.epochs=3 (repeatable)."),
     overwrite: bool = typer.Option(

@@ -165,10 +165,10 @@ class Predictor:
         *,
         tokens: Sequence[Sequence[str]] | None = None,
     ) -> list:
-        """One prediction per input, as the task defines it: a label name (a list of names for
-        multi-label models), a number (regression), or a list of entities ``{text, type, start,
-        end, score}`` with character offsets (token classification; ``tokens`` gives pre-tokenised
-        input instead of texts). Pair models take ``text_pairs``, one per text."""
+        """One prediction per input, as the model's task defines it: a label name (a list of names
+        for multi-label models), a number, or a list of entities ``{text, type, start, end, score}``
+        with character offsets into the input (``tokens`` gives pre-tokenised input instead of
+        texts). Pair models take ``text_pairs``, one per text."""
         return self.task.predictions(*self._run(texts, text_pairs, tokens))
 
     def predict_proba(self, texts: str | Sequence[str], text_pairs: str | Sequence[str] | None = None) -> np.ndarray:
