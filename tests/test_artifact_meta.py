@@ -37,8 +37,11 @@ def test_typed_parts_are_validated(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("{not json", "not readable JSON"), ("[1, 2]", "does not hold a JSON object"),
-     (json.dumps({"format_version": 99}), "newer tunelab")],
+    [
+        ("{not json", "not readable JSON"),
+        ("[1, 2]", "does not hold a JSON object"),
+        (json.dumps({"format_version": 99}), "newer tunelab"),
+    ],
 )
 def test_damaged_or_newer_files_are_clear_errors(tmp_path, content, message):
     (tmp_path / META_FILE).write_text(content, encoding="utf-8")
@@ -52,5 +55,15 @@ def test_format_1_is_upgraded_and_written_back_as_format_2(tmp_path):
     write_meta(meta, tmp_path / "ner")
     raw = json.loads((tmp_path / "ner" / META_FILE).read_text())
     assert raw["format_version"] == 2 and "format" not in raw["data"] and raw["data"]["reading"]["tag_scheme"] == "iob2"
-    assert set(raw["config"]["data"]) <= {"train", "dev", "test", "format", "encoding", "split", "token_column",
-                                          "tag_column", "tag_scheme", "repair_tags"}
+    assert set(raw["config"]["data"]) <= {
+        "train",
+        "dev",
+        "test",
+        "format",
+        "encoding",
+        "split",
+        "token_column",
+        "tag_column",
+        "tag_scheme",
+        "repair_tags",
+    }

@@ -23,7 +23,8 @@ def test_inline_pairs():
     result = invoke("predict", PAIRS, "my invoice", "where is my parcel", "--pair", "invoice", "-p", "parcel", "--json")
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [(r["text"], r["text_pair"]) for r in records] == [("my invoice", "invoice"), ("where is my parcel", "parcel")]
+    pairs = [(r["text"], r["text_pair"]) for r in records]
+    assert pairs == [("my invoice", "invoice"), ("where is my parcel", "parcel")]
 
 
 def test_pair_model_without_pairs_and_single_model_with_pairs_are_refused():
@@ -39,8 +40,18 @@ def test_pair_column_of_a_file(tmp_path):
     rows = [("my invoice", "invoice"), ("where is my parcel", "parcel")]
     source = write_csv(tmp_path / "in.csv", rows, header=("question", "context"))
     out = tmp_path / "out.csv"
-    result = invoke("predict", PAIRS, "-i", str(source), "--text-column", "question", "--text-pair-column", "context",
-                    "-o", str(out))
+    result = invoke(
+        "predict",
+        PAIRS,
+        "-i",
+        str(source),
+        "--text-column",
+        "question",
+        "--text-pair-column",
+        "context",
+        "-o",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("text,text_pair,label,score") and len(lines) == 3
