@@ -47,6 +47,13 @@ def small_vocab(path: Path) -> Path:
 
 
 def main() -> None:
+    from tunelab.artifact import FORMAT_VERSION
+
+    if FORMAT_VERSION != 1:  # the fixtures are the previous release's artifacts: never rewrite them
+        raise SystemExit(
+            f"this release writes format {FORMAT_VERSION}; run this script with the format-1 release "
+            "(git checkout af10661) to rebuild tests/fixtures/legacy_v1"
+        )
     from tunelab.config import load_config
     from tunelab.inference.predictor import load
     from tunelab.workflow.train import train

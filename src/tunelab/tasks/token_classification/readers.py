@@ -145,10 +145,10 @@ def _jsonl_example(obj: dict[str, Any], fail: _Where, end_inclusive: bool) -> Ne
     span_key = next((k for k in ("entities", "spans") if k in obj), "entities")
     items = obj.get(span_key)
     if not isinstance(items, list):
-        raise fail(f"expected a list of {{start, end, type}} objects, found {json_type(items)}", key)
+        raise fail(f"expected a list of {{start, end, type}} objects, found {json_type(items)}", span_key)
     spans = []
     for j, item in enumerate(items):
-        where = f"{key}[{j}]"
+        where = f"{span_key}[{j}]"
         if not isinstance(item, dict) or not _is_int(item.get("start")) or not _is_int(item.get("end")):
             raise fail("expected an object with integer 'start' and 'end' and a 'type'", where)
         end = item["end"] + 1 if end_inclusive else item["end"]
