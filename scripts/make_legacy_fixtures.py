@@ -1,6 +1,10 @@
 """Build the format-1 artifacts kept in tests/fixtures/legacy_v1 (run once, with the release that
-wrote format 1). tests/test_legacy_artifacts.py checks that the current code loads them and
-predicts exactly what they predicted when they were written (expected.json)."""
+wrote format 1: `PYTHONPATH=<checkout of af10661>/src python scripts/make_legacy_fixtures.py`).
+
+The artifacts are kept without weights (no model files in git): tests/helpers.py
+`materialise_legacy` writes deterministic weights computed in code, and expected.json holds what
+the format-1 release predicted with those weights. tests/inference/test_legacy_artifacts.py checks
+that the current code predicts exactly the same."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from helpers import (  # noqa: E402
     build_tiny_bert,
     make_ner_sentences,
     make_texts,
+    materialise_legacy,
     tiny_overrides,
     write_conll,
     write_csv,
@@ -81,14 +86,16 @@ def main() -> None:
         "ner": tiny_overrides(model, ner, **{"training.epochs": 3, "task.name": "token_classification"}),
     }
     texts = ["my invoice was charged again", "where is my parcel", "i met john smith in paris today"]
-    expected = {}
     for name, overrides in runs.items():
         train(load_config(None, overrides), output_dir=OUT / name)
         for sub in ("logs", "checkpoints"):
             shutil.rmtree(OUT / name / sub, ignore_errors=True)
-        for png in (OUT / name).glob("*.png"):
-            png.unlink()
-        predictor = load(OUT / name)
+        for leftover in [*(OUT / name).glob("*.png"), OUT / name / "model.safetensors"]:
+            leftover.unlink()
+    weighted = materialise_legacy(work / "weighted")
+    expected = {}
+    for name in runs:
+        predictor = load(weighted / name)
         pair_args = {"text_pairs": [t.split()[0] for t in texts]} if name.startswith("pair") else {}
         expected[name] = {"texts": texts, **pair_args, "records": predictor.predict_scores(texts, top_k=2, **pair_args)}
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

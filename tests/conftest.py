@@ -15,7 +15,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from helpers import build_tiny_bert, make_texts, write_csv  # noqa: E402
+from helpers import build_tiny_bert, make_texts, materialise_legacy, write_csv  # noqa: E402
 
 hf_logging.disable_progress_bar()
 
@@ -23,6 +23,12 @@ hf_logging.disable_progress_bar()
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def legacy_artifacts(tmp_path_factory) -> Path:
+    """The format-1 artifacts of tests/fixtures/legacy_v1 with their weights built in code."""
+    return materialise_legacy(tmp_path_factory.mktemp("legacy_v1"))
 
 
 @pytest.fixture

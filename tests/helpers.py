@@ -243,3 +243,43 @@ def perfect_items(task, encoded):
         task.decode_batch(encoded, [i], {"logits": rows[None]})[0]
         for i, rows in enumerate(perfect_outputs(encoded, len(task.labels)))
     ]
+
+
+LEGACY = FIXTURES / "legacy_v1"
+
+
+def fill_deterministic(model) -> None:
+    """Give every parameter fixed, non-trivial values computed from its position: the same model on
+    any machine and torch version, without storing weights (no RNG involved)."""
+    import math
+
+    import torch
+
+    with torch.no_grad():
+        for k, (name, param) in enumerate(sorted(model.named_parameters())):
+            n = param.numel()
+            # a hash of (position, parameter): values spread in [-0.5, 0.5), no two parameters alike
+            angle = torch.arange(n, dtype=torch.float64) * 12.9898 + k * 78.233
+            wave = torch.remainder(torch.sin(angle) * 43758.5453, 1.0) - 0.5
+            if name.endswith("LayerNorm.weight"):
+                values = 1.0 + 0.2 * wave
+            else:
+                values = wave * (4.0 / math.sqrt(max(1, param.shape[-1])))
+            param.copy_(values.reshape(param.shape).to(param.dtype))
+
+
+def materialise_legacy(directory: Path) -> Path:
+    """The format-1 fixture artifacts (tests/fixtures/legacy_v1, kept without weights) copied to
+    ``directory``, each with the deterministic weights of :func:`fill_deterministic` written by
+    transformers from its own config.json."""
+    import shutil
+
+    import transformers
+
+    shutil.copytree(LEGACY, directory, dirs_exist_ok=True)
+    for config_file in sorted(directory.glob("*/config.json")):
+        config = transformers.AutoConfig.from_pretrained(config_file.parent)
+        model = getattr(transformers, config.architectures[0])(config)
+        fill_deterministic(model)
+        model.save_pretrained(config_file.parent, safe_serialization=True)
+    return directory

@@ -1,7 +1,8 @@
 """Artifacts written by format 1 (wave 1) still load and predict exactly what they predicted then.
 
-The fixtures were written by scripts/make_legacy_fixtures.py with the format-1 release; their
-predictions then are in expected.json."""
+The fixtures were written by scripts/make_legacy_fixtures.py with the format-1 release and are kept
+without weights; `legacy_artifacts` (conftest) adds deterministic weights built in code, and
+expected.json holds what the format-1 release predicted with them."""
 
 from __future__ import annotations
 
@@ -34,9 +35,9 @@ def _same(a, b, path="") -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_format_1_artifact_predicts_as_when_written(name):
+def test_format_1_artifact_predicts_as_when_written(name, legacy_artifacts):
     case = EXPECTED[name]
-    predictor = load(LEGACY / name)
+    predictor = load(legacy_artifacts / name)
     records = predictor.predict_scores(case["texts"], case.get("text_pairs"), top_k=2)
     _same(records, case["records"])
 
@@ -52,12 +53,12 @@ def test_format_1_metadata_is_upgraded_on_read():
     assert ner.data.reading["tag_scheme"] == "iob2" and "label_separator" not in ner.data_config
 
 
-def test_legacy_pair_model_refuses_single_texts():
+def test_legacy_pair_model_refuses_single_texts(legacy_artifacts):
     from tunelab.errors import InputError
 
-    predictor = load(LEGACY / "pair_classification")
+    predictor = load(legacy_artifacts / "pair_classification")
     with pytest.raises(InputError, match="text pairs"):
         predictor.predict(["only one text"])
-    single = load(LEGACY / "classification")
+    single = load(legacy_artifacts / "classification")
     with pytest.raises(InputError, match="single texts"):
         single.predict(["a"], ["b"])

@@ -11,8 +11,6 @@ from fastapi.testclient import TestClient
 from tunelab.serve.app import create_app, load_predictor
 from tunelab.serve.settings import ServeSettings
 
-LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_v1"
-
 
 def ready_client(artifact: Path) -> TestClient:
     client = TestClient(create_app(ServeSettings(artifact=artifact)))
@@ -25,13 +23,13 @@ def ready_client(artifact: Path) -> TestClient:
     return client
 
 
-def test_default_loader_warms_up_a_pair_model():
-    predictor = load_predictor(ServeSettings(artifact=LEGACY / "pair_classification"))
+def test_default_loader_warms_up_a_pair_model(legacy_artifacts):
+    predictor = load_predictor(ServeSettings(artifact=legacy_artifacts / "pair_classification"))
     assert predictor.task.pairs
 
 
-def test_pair_model_takes_pairs_and_refuses_single_texts():
-    client = ready_client(LEGACY / "pair_classification")
+def test_pair_model_takes_pairs_and_refuses_single_texts(legacy_artifacts):
+    client = ready_client(legacy_artifacts / "pair_classification")
     try:
         assert client.get("/v1/model").json()["pairs"] is True
         ok = client.post(
@@ -48,8 +46,8 @@ def test_pair_model_takes_pairs_and_refuses_single_texts():
         client.__exit__(None, None, None)
 
 
-def test_single_text_model_refuses_pairs():
-    client = ready_client(LEGACY / "classification")
+def test_single_text_model_refuses_pairs(legacy_artifacts):
+    client = ready_client(legacy_artifacts / "classification")
     try:
         refused = client.post("/v1/predict", json={"texts": ["my invoice"], "text_pairs": ["invoice"]})
         assert refused.status_code == 422 and refused.json()["error"]["code"] == "pairs_not_accepted"
