@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
 
 from tunelab.data.example import Example
 from tunelab.data.loading import Splits, read_examples
-from tunelab.data.split import split_examples
-from tunelab.errors import ConfigError, DataError
+from tunelab.data.split import carve_shares, check_carved, split_examples, split_sources
+from tunelab.errors import DataError
 from tunelab.tasks.text_classification.config import TextClassificationData as DataConfig
 from tunelab.tasks.text_classification.labels import check_known_labels, detect_labels
 
@@ -61,30 +60,16 @@ def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
             ).examples
             files[name] = str(path)
 
-    split = data_config.split
-    carve_dev = split.dev if "dev" not in loaded else 0.0
-    carve_test = split.test if "test" not in loaded else 0.0
-    if carve_dev + carve_test >= 1.0:
-        raise ConfigError(
-            f"data.split.dev + data.split.test must be below 1 (got {carve_dev} + {carve_test}): "
-            "nothing would be left to train on"
-        )
-    train, dev, test = split_examples(train_file.examples, dev=carve_dev, test=carve_test, seed=split.seed)
-    for name, fraction, carved in (("dev", carve_dev, dev), ("test", carve_test, test)):
-        if fraction > 0 and not carved:
-            raise DataError(
-                f"data.split.{name}={fraction} carved no {name} examples from "
-                f"{len(train_file.examples)} training examples (at least one example of each label stays "
-                f"in train); set data.{name} to a {name} file or raise data.split.{name}",
-                train_file.path,
-            )
-
-    sources: dict[str, Literal["file", "split", "none"]] = {}
-    for name, carved in (("dev", dev), ("test", test)):
-        if name in loaded:
-            sources[name] = "file"
-        else:
-            sources[name] = "split" if carved else "none"
+    shares = carve_shares(data_config.split, loaded)
+    train, dev, test = split_examples(train_file.examples, *shares, seed=data_config.split.seed)
+    check_carved(
+        shares,
+        (dev, test),
+        len(train_file.examples),
+        train_file.path,
+        " (at least one example of each label stays in train)",
+    )
+    sources = split_sources(loaded, dev, test)
     dev = loaded.get("dev", dev)
     test = loaded.get("test", test)
 

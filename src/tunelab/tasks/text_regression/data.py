@@ -8,14 +8,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Any, Literal
-
-import numpy as np
+from typing import Any
 
 from tunelab.data.example import Example
 from tunelab.data.loading import Splits, read_examples
-from tunelab.data.split import share
-from tunelab.errors import ConfigError, DataError
+from tunelab.data.split import carve_shares, check_carved, split_examples, split_sources
+from tunelab.errors import DataError
 from tunelab.tasks.text_regression.config import TextRegressionData
 
 # A plain decimal number, ASCII only: float() also takes "1_000", "nan", "inf" and non-ASCII
@@ -49,24 +47,6 @@ def with_numbers(examples: Sequence[Example], field: str | None) -> list[Example
             number = parse_number(ex.label, ex.source, ex.line, field or "label")
             out.append(replace(ex, label=number))  # type: ignore[arg-type]
     return out
-
-
-def random_split(
-    examples: Sequence[Example], dev: float, test: float, seed: int
-) -> tuple[list[Example], list[Example], list[Example]]:
-    """(train, dev, test): round(n * dev) and round(n * test) examples (halves up) drawn with
-    ``numpy.random.default_rng(seed)``; at least one stays in train; each split keeps file order."""
-    n = len(examples)
-    n_dev = min(share(n, dev), max(n - 1, 0))
-    n_test = min(share(n, test), max(n - 1 - n_dev, 0))
-    order = np.random.default_rng(seed).permutation(n)
-    assigned = np.zeros(n, dtype=np.int8)  # 0 train, 1 dev, 2 test
-    assigned[order[:n_dev]] = 1
-    assigned[order[n_dev : n_dev + n_test]] = 2
-    splits: tuple[list[Example], list[Example], list[Example]] = ([], [], [])
-    for example, target in zip(examples, assigned.tolist()):
-        splits[target].append(example)
-    return splits
 
 
 def load_splits(data_config: TextRegressionData) -> Splits:
@@ -104,26 +84,10 @@ def load_splits(data_config: TextRegressionData) -> Splits:
             files[name] = str(path)
     examples = with_numbers(train_file.examples, label_field)
 
-    split = data_config.split
-    carve_dev = split.dev if "dev" not in loaded else 0.0
-    carve_test = split.test if "test" not in loaded else 0.0
-    if carve_dev + carve_test >= 1.0:
-        raise ConfigError(
-            f"data.split.dev + data.split.test must be below 1 (got {carve_dev} + {carve_test}): "
-            "nothing would be left to train on"
-        )
-    train, dev, test = random_split(examples, carve_dev, carve_test, split.seed)
-    for name, fraction, carved in (("dev", carve_dev, dev), ("test", carve_test, test)):
-        if fraction > 0 and not carved:
-            raise DataError(
-                f"data.split.{name}={fraction} carved no {name} examples from {len(examples)} training examples; "
-                f"set data.{name} to a {name} file or raise data.split.{name}",
-                train_file.path,
-            )
-    sources: dict[str, Literal["file", "split", "none"]] = {
-        name: "file" if name in loaded else "split" if carved else "none"
-        for name, carved in (("dev", dev), ("test", test))
-    }
+    shares = carve_shares(data_config.split, loaded)
+    train, dev, test = split_examples(examples, *shares, seed=data_config.split.seed, stratify=False)
+    check_carved(shares, (dev, test), len(examples), train_file.path)
+    sources = split_sources(loaded, dev, test)
     return Splits.read_like(train_file, train, loaded.get("dev", dev), loaded.get("test", test), sources, files)
 
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from tunelab.errors import ConfigError, DataError
+from tunelab.data.split import carve_shares, split_sources
+from tunelab.errors import DataError
 from tunelab.tasks.token_classification.example import NerExample
 from tunelab.tasks.token_classification.readers import read_ner_file
 
@@ -87,15 +88,8 @@ def load_ner_splits(data: DataConfig) -> NerSplits:
             ner_file = read(path)
             loaded[name], files[name] = ner_file.examples, str(path)
             repairs += ner_file.repairs
-    carve_dev = data.split.dev if "dev" not in loaded else 0.0
-    carve_test = data.split.test if "test" not in loaded else 0.0
-    if carve_dev + carve_test >= 1.0:
-        raise ConfigError("data.split.dev + data.split.test must be below 1: nothing would be left to train on")
-    train, dev, test = split_sentences(train_file.examples, carve_dev, carve_test, data.split.seed)
-    sources: dict[str, Literal["file", "split", "none"]] = {
-        name: "file" if name in loaded else ("split" if part else "none")
-        for name, part in (("dev", dev), ("test", test))
-    }
+    train, dev, test = split_sentences(train_file.examples, *carve_shares(data.split, loaded), data.split.seed)
+    sources = split_sources(loaded, dev, test)
     dev, test = loaded.get("dev", dev), loaded.get("test", test)
     known = entity_types(train)
     if not known:
