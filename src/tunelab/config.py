@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, field_validator
@@ -199,18 +199,7 @@ MethodConfig = Annotated[
     Field(discriminator="name"),
 ]
 METHOD_CONFIGS: dict[str, type[BaseModel]] = {
-    cls.model_fields["name"].default: cls
-    for cls in (
-        FullMethodConfig,
-        FrozenMethodConfig,
-        LoraMethodConfig,
-        AdaLoraMethodConfig,
-        Ia3MethodConfig,
-        PrefixTuningMethodConfig,
-        PromptTuningMethodConfig,
-        PTuningMethodConfig,
-        AdapterMethodConfig,
-    )
+    cls.model_fields["name"].default: cls for cls in get_args(get_args(MethodConfig)[0])
 }
 METHOD_CONFIG_ADAPTER: TypeAdapter = TypeAdapter(MethodConfig)
 

@@ -135,18 +135,17 @@ class Predictor:
 
     def items_for(self, encoded: EncodedDataset) -> list[Any]:
         """The task's per-item results (decoded batch by batch), in input order."""
-        items: list[Any] = [None] * len(encoded)
-        for indices, outputs in self.batches(encoded):
-            for i, item in zip(indices, self.task.decode_batch(encoded, indices, outputs)):
-                items[i] = item
-        return items
+        return self._per_item(encoded, self.task.decode_batch)
 
     def raw_outputs(self, encoded: EncodedDataset) -> list[dict[str, np.ndarray]]:
         """Each item's raw model outputs (the task's ``output_names``, cut to the item's length), in
         input order: for inspection on small sets; predict and evaluate never hold them all."""
+        return self._per_item(encoded, self.task.unbatch)
+
+    def _per_item(self, encoded: EncodedDataset, split: Any) -> list[Any]:
         items: list[Any] = [None] * len(encoded)
         for indices, outputs in self.batches(encoded):
-            for i, item in zip(indices, self.task.unbatch(encoded, indices, outputs)):
+            for i, item in zip(indices, split(encoded, indices, outputs)):
                 items[i] = item
         return items
 

@@ -230,10 +230,11 @@ class BaseTask:
         return self.record_table(records)
 
     def card_summary(self) -> str:
-        return f"{len(self.labels)} labels: " + _shown(self.labels)
+        return f"{len(self.labels)} labels: " + shown_names(self.labels)
 
 
-def _shown(names: Iterable[str], limit: int = 30) -> str:
+def shown_names(names: Iterable[str], limit: int = 30) -> str:
+    """`a`, `b`, ... for model cards: at most ``limit`` names, then how many in all."""
     names = list(names)
     text = ", ".join(f"`{n}`" for n in names[:limit])
     return text + (f", ... ({len(names)} in all)" if len(names) > limit else "")

@@ -66,11 +66,8 @@ class TextTask(BaseTask):
             "text_pair_column": text_pair_column,
             "label_column": label_column,
         }
-        fmt = data.get("format", "auto")
         options: dict[str, Any] = dict(
-            format=fmt
-            if str(path) == "-" or fmt == "jsonl" or Path(path).suffix.lower() not in (".jsonl", ".ndjson", ".json")
-            else "auto",
+            format=_format_for(path, data.get("format", "auto"), meta.data.files.get("train")),
             encoding=data.get("encoding", "utf-8"),
             require_labels=require_labels,
             header=data.get("header", "auto") if header is None else header,
@@ -134,3 +131,12 @@ class TextTask(BaseTask):
 
 def _as_list(targets: Any) -> list[Any]:
     return targets.tolist() if hasattr(targets, "tolist") else list(targets)
+
+
+def _format_for(path: str | Path, trained: str, train_file: Any) -> str:
+    """The format a later file is read in: the one the training files were read in when it was
+    explicit (STS-B's tab-separated ``.csv`` files) and the file has the training file's extension;
+    otherwise detected from the extension, so a model trained on CSV still reads a ``.jsonl`` file."""
+    if trained == "auto" or train_file is None:
+        return "auto"
+    return trained if Path(path).suffix.lower() == Path(train_file.path).suffix.lower() else "auto"

@@ -20,7 +20,7 @@ from tunelab.errors import ConfigError
 from tunelab.evaluation.plots import plot_confusion_matrix, plot_multilabel_counts
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import load_with_head
-from tunelab.tasks.base import LossFn, Outputs, softmax
+from tunelab.tasks.base import LossFn, Outputs, shown_names, softmax
 from tunelab.tasks.text import TextTask
 from tunelab.tasks.text_classification.config import TextClassificationConfig, TextClassificationData
 from tunelab.tasks.text_classification.data import load_splits
@@ -281,11 +281,7 @@ class TextClassificationTask(TextTask):
     def card_summary(self) -> str:
         kind = " (multi-label)" if self.multi_label else ""
         pairs = ", on text pairs" if self.pairs else ""
-        return (
-            f"{len(self.labels)} labels{kind}{pairs}: "
-            + ", ".join(f"`{x}`" for x in self.labels[:30])
-            + (f", ... ({len(self.labels)} in all)" if len(self.labels) > 30 else "")
-        )
+        return f"{len(self.labels)} labels{kind}{pairs}: " + shown_names(self.labels)
 
 
 class _OutputLoss(torch.nn.Module):

@@ -17,7 +17,7 @@ from tunelab.data.batching import IGNORE_INDEX, pad_sequences
 from tunelab.errors import ConfigError, DataError, InputError
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import load_with_head
-from tunelab.tasks.base import BaseTask, ItemScorer, Outputs, softmax
+from tunelab.tasks.base import BaseTask, ItemScorer, Outputs, shown_names, softmax
 from tunelab.tasks.token_classification.align import NerEncoded, encode_words
 from tunelab.tasks.token_classification.config import TokenClassificationConfig, TokenClassificationData
 from tunelab.tasks.token_classification.data import NerSplits, check_known_types, entity_types, load_ner_splits
@@ -290,4 +290,4 @@ class TokenClassificationTask(BaseTask):
         print_ner_report(metrics, console=console, title=title)
 
     def card_summary(self) -> str:
-        return f"{len(self.types)} entity types: " + ", ".join(f"`{t}`" for t in self.types)
+        return f"{len(self.types)} entity types: " + shown_names(self.types)
