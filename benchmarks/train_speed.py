@@ -334,6 +334,7 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
         set_seed,
     )
 
+    from tunelab.artifact import ArtifactMeta, ModelMeta, TaskMeta
     from tunelab.inference.predictor import Predictor, TorchBackend
     from tunelab.tasks.text_classification.config import TextClassificationConfig
     from tunelab.tasks.token_classification.config import TokenClassificationConfig
@@ -424,9 +425,10 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
     seconds = clock.ended - clock.started
     threads = torch.get_num_threads()
     # Scored exactly as tunelab scores its own model: the same Predictor, encoding and metric code, fp32.
-    predictor = Predictor(
-        TorchBackend(trainer.model.float(), device="cpu"), tokenizer, labels_task, {"model": {"max_length": MAX_LENGTH}}
+    meta = ArtifactMeta(
+        task=TaskMeta(name=labels_task.name), model=ModelMeta(base=spec["model"], max_length=MAX_LENGTH)
     )
+    predictor = Predictor(TorchBackend(trainer.model.float(), "cpu", task=labels_task), tokenizer, labels_task, meta)
     metrics = predictor.evaluate(read_split(task, spec["dev_file"]))
     return {
         "contender": spec["kind"],

@@ -24,13 +24,10 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(
-        self, model, device: str | None = None, *, output_names: tuple[str, ...] = ("logits",), task: Task | None = None
-    ) -> None:
+    def __init__(self, model, device: str | None = None, *, task: Task) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.task = task
-        self.output_names = tuple(task.output_names) if task is not None else tuple(output_names)
 
     @classmethod
     def load_model(cls, path: Path, task: Task, meta: ArtifactMeta):
@@ -65,10 +62,7 @@ class TorchBackend:
     @torch.inference_mode()
     def __call__(self, inputs: dict[str, np.ndarray]) -> Outputs:
         tensors = {k: torch.from_numpy(v).to(self.device) for k, v in inputs.items()}
-        output = self.model(**tensors)
-        values = (
-            self.task.outputs(output) if self.task is not None else {n: getattr(output, n) for n in self.output_names}
-        )
+        values = self.task.outputs(self.model(**tensors))
         return {name: value.float().cpu().numpy() for name, value in values.items()}
 
 
