@@ -29,7 +29,7 @@ META_FILE = "tunelab.json"
 # 1: wave 1 (data facts at the top of "data"); 2: typed, the task's reading facts in data.reading,
 # the carved dev split referenced by its lines in the training file.
 FORMAT_VERSION = 2
-_PARTIAL_MARKER = ".tunelab-partial"
+PARTIAL_MARKER = ".tunelab-partial"
 
 
 class ArtifactError(TunelabError):
@@ -222,26 +222,6 @@ def check_output_dir(output: Path, overwrite: bool) -> None:
         raise ArtifactError(
             f"refusing to overwrite {output}: it is not empty and not a tunelab artifact (no {META_FILE})"
         )
-
-
-def prepare_workdir(workdir: Path, *, resume: bool) -> None:
-    """The run's scratch space beside the output: checkpoints, logs and the artifact being built.
-
-    In a distributed run the main process prepares it while the others wait, and a refusal
-    (nothing to resume, a foreign directory) is raised on every process."""
-    on_main_process(_prepare_workdir, workdir, resume=resume)
-
-
-def _prepare_workdir(workdir: Path, *, resume: bool) -> None:
-    if workdir.exists():
-        if not (workdir / _PARTIAL_MARKER).exists():
-            raise ArtifactError(f"{workdir} exists and was not made by tunelab; move it away")
-        if not resume:
-            shutil.rmtree(workdir)
-    elif resume:
-        raise ArtifactError(f"nothing to resume: no interrupted run at {workdir}")
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / _PARTIAL_MARKER).touch()
 
 
 def on_main_process(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

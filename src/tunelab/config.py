@@ -213,6 +213,18 @@ class EarlyStoppingConfig(Section):
     min_delta: float = Field(0.0, ge=0.0)
 
 
+class CheckpointConfig(Section):
+    """Periodic checkpoints of the whole training state (weights, optimizer, schedule, RNG, counters),
+    besides the one written at every evaluation and on SIGINT/SIGTERM. A run killed without warning
+    (SIGKILL, power loss) resumes from the newest one."""
+
+    every_steps: int | None = Field(500, ge=1, description="Write a checkpoint every N optimizer steps; null: never.")
+    every_minutes: float | None = Field(
+        10.0, gt=0, description="Write a checkpoint when this many minutes passed since the last; null: never."
+    )
+    keep: int = Field(2, ge=1, description="How many of the newest checkpoints are kept (older ones are deleted).")
+
+
 class TrainingConfig(Section):
     epochs: float = Field(5, gt=0)
     batch_size: int = Field(32, ge=1)
@@ -240,6 +252,7 @@ class TrainingConfig(Section):
         "much less memory for long texts and large models, about a third more compute.",
     )
     tensorboard: bool = True
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
 
 
 class OutputConfig(Section):

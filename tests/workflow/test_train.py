@@ -149,7 +149,7 @@ def test_resume_after_interruption_gives_the_uninterrupted_result(tiny_model_dir
     with pytest.raises(TrainingInterrupted, match="--resume"):
         run(tiny_model_dir, toy_data, out, callbacks=[InterruptAt(11)], **settings)  # mid-epoch 2
     assert not out.exists()
-    assert (workdir_for(out) / "checkpoints" / "last").is_dir()
+    assert any((workdir_for(out) / "checkpoints").glob("step-*/checkpoint.json"))
     resumed = run(tiny_model_dir, toy_data, out, resume=True, **settings)
     assert resumed.meta["training"]["history"] == straight.meta["training"]["history"]
     assert resumed.report["metrics"] == straight.report["metrics"]

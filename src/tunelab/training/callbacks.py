@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from tunelab.files import atomic_write_bytes
+
 if TYPE_CHECKING:
     from tunelab.training.loop import Trainer
 
@@ -61,7 +63,8 @@ class BestModel(Callback):
 
 
 class Checkpoint(Callback):
-    """Saves the full training state (weights, optimizer, schedule, RNG, counters) for resuming."""
+    """Saves the full training state (weights, optimizer, schedule, RNG, counters) at every
+    evaluation, for resuming; the loop adds periodic ones (``training.checkpoint``)."""
 
     def on_evaluate(self, trainer: Trainer, metrics: dict[str, Any], improved: bool) -> None:
         trainer.save_checkpoint()
@@ -75,6 +78,21 @@ class JsonlLogger(Callback):
         self.every = every
         self._loss_sum = 0.0
         self._loss_n = 0
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        """On resume, drop the records written after the checkpoint (a run killed without warning
+        logged steps that will now be trained, and logged, again)."""
+        step = trainer.state.global_step
+        if not trainer.accelerator.is_main_process or not step or not self.path.is_file():
+            return
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    kept.append(line)
+            except ValueError:  # a line cut short by the kill
+                continue
+        atomic_write_bytes("".join(line + "\n" for line in kept).encode("utf-8"), self.path)
 
     def _write(self, record: dict[str, Any], trainer: Trainer) -> None:
         if not trainer.accelerator.is_main_process:

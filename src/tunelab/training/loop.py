@@ -6,6 +6,7 @@ The loop only trains and evaluates; stopping, checkpoints and logs are callbacks
 from __future__ import annotations
 
 import math
+import shutil
 import signal
 import threading
 import time
@@ -21,9 +22,10 @@ from safetensors.torch import load_model, save_model
 from tunelab.config import TrainingConfig
 from tunelab.data.batching import LengthBucketBatchSampler
 from tunelab.data.encoding import EncodedDataset
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, TunelabError
 from tunelab.methods.base import Method
 from tunelab.tasks.base import LossFn, Task
+from tunelab.training import checkpoints
 from tunelab.training.callbacks import Callback
 from tunelab.training.distributed import LAUNCHER_SIGNAL_ECHO_S, WholeBatches, launched, make_accelerator
 from tunelab.training.evaluate import collect_outputs, evaluate_model, forward
@@ -43,6 +45,7 @@ class TrainState:
     bad_evals: int = 0
     stop_reason: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    resumed: list[dict[str, Any]] = field(default_factory=list)  # where each resume started, and what changed
 
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +92,11 @@ class Trainer:
         self._interrupted = False
         self._interrupted_at = 0.0
         self._stop: str | None = None  # the stop every process agreed on (see _agree_to_stop)
+        self.interrupt_signal: str | None = None  # SIGINT or SIGTERM, when one stopped the run
+        self._checkpoint_requested = False
+        self._last_checkpoint_step: int | None = None
+        self._last_checkpoint_time = time.monotonic()
+        self.restored_from: checkpoints.CheckpointInfo | None = None
         self._start_time = time.perf_counter()
         self._start_samples = 0
         self._pending_samples = 0
@@ -129,8 +137,8 @@ class Trainer:
 
     # -- paths ---------------------------------------------------------------------------------
     @property
-    def checkpoint_dir(self) -> Path:
-        return self.workdir / "checkpoints" / "last"
+    def checkpoint_root(self) -> Path:
+        return self.workdir / "checkpoints"
 
     @property
     def best_weights_path(self) -> Path:
@@ -159,19 +167,31 @@ class Trainer:
                 return
             raise KeyboardInterrupt  # a second Ctrl-C stops at once
         self._interrupted, self._interrupted_at = True, time.monotonic()
+        self.interrupt_signal = signal.Signals(signum).name
         self.request_stop("interrupted")
 
+    def _checkpoint_due(self) -> bool:
+        """A periodic checkpoint is due at this step (``training.checkpoint``: every N steps or M minutes)."""
+        every = self.config.checkpoint
+        if every.every_steps and self.state.global_step % every.every_steps == 0:
+            return True
+        minutes = every.every_minutes
+        return bool(minutes) and time.monotonic() - self._last_checkpoint_time >= 60.0 * minutes  # type: ignore[operator]
+
     def _agree_to_stop(self) -> bool:
-        """Whether to stop now. Every process must leave the loop at the same optimizer step (a
-        process that stops alone leaves the others waiting for its gradients forever), and a
-        Ctrl-C or a callback reaches the processes at different moments; so they compare notes
-        here, once per optimizer step, and a stop asked for by any one of them stops them all.
-        Only the agreed value (`self._stop`) decides anything."""
+        """Whether to stop now, and (``_checkpoint_requested``) whether to checkpoint first. Every
+        process must leave the loop at the same optimizer step (a process that stops alone leaves
+        the others waiting for its gradients forever), and a Ctrl-C, a SIGTERM, a callback or a
+        clock reaches the processes at different moments; so they compare notes here, once per
+        optimizer step, and a stop (or checkpoint) asked for by any one of them is done by all.
+        Only the agreed values decide anything."""
         requested, interrupted = self._stop_requested is not None, self._interrupted
+        checkpoint = self._checkpoint_due()
         if self.accelerator.num_processes > 1:
-            flags = torch.tensor([int(requested), int(interrupted)], device=self.accelerator.device)
+            flags = torch.tensor([int(requested), int(interrupted), int(checkpoint)], device=self.accelerator.device)
             flags = self.accelerator.reduce(flags, reduction="sum")
-            requested, interrupted = bool(flags[0].item()), bool(flags[1].item())
+            requested, interrupted, checkpoint = (bool(flags[i].item()) for i in range(3))
+        self._checkpoint_requested = checkpoint
         if interrupted:
             self._stop = "interrupted"
         elif requested:
@@ -184,9 +204,12 @@ class Trainer:
 
     # -- persistence ---------------------------------------------------------------------------
     def save_weights(self, path: Path) -> None:
+        """The model's weights, written to a temporary file and renamed (a kill mid-write keeps the old file)."""
         if self.accelerator.is_main_process:
             path.parent.mkdir(parents=True, exist_ok=True)
-            save_model(self.accelerator.unwrap_model(self.model), str(path))
+            tmp = path.with_name(f".{path.name}.tmp")
+            save_model(self.accelerator.unwrap_model(self.model), str(tmp))
+            tmp.replace(path)
         self.accelerator.wait_for_everyone()
 
     def load_weights(self, path: Path) -> None:
@@ -194,33 +217,83 @@ class Trainer:
         device_name = "cpu" if device.type == "cpu" else str(device)
         load_model(self.accelerator.unwrap_model(self.model), str(path), device=device_name)
 
-    def save_checkpoint(self) -> None:
+    def save_checkpoint(self) -> Path | None:
+        """The whole training state at this step (once per step), in a new checkpoint directory
+        that appears complete or not at all; only the newest ``training.checkpoint.keep`` stay."""
+        step = self.state.global_step
+        if self._last_checkpoint_step == step:
+            return None
+        acc = self.accelerator
+        root = self.checkpoint_root
+        tmp = checkpoints.temporary_dir(root, step)
+        if acc.is_main_process and tmp.exists():
+            shutil.rmtree(tmp)
+        acc.wait_for_everyone()
         # accelerate writes weights, optimizer, scheduler and our TrainState from the main process,
         # and every process's RNG states. Nobody goes on (or exits) until all of it is written.
-        self.accelerator.save_state(str(self.checkpoint_dir))
-        self.accelerator.wait_for_everyone()
+        acc.save_state(str(tmp))
+        acc.wait_for_everyone()
+        final = root / checkpoints.checkpoint_name(step)
+        if acc.is_main_process:
+            info = {
+                "step": step,
+                "total_steps": self.total_steps,
+                "epoch": round(self.epoch_progress, 4),
+                "best_metric": self.state.best_metric,
+                "best_step": self.state.best_step,
+                "metric": self.metric,
+                "time": time.time(),
+            }
+            final = checkpoints.finish(root, step, info, keep=self.config.checkpoint.keep)
+        acc.wait_for_everyone()
+        self._last_checkpoint_step, self._last_checkpoint_time = step, time.monotonic()
+        return final
 
-    def load_checkpoint(self, path: Path | None = None) -> None:
-        self.accelerator.load_state(str(path or self.checkpoint_dir))
+    def restore(self) -> checkpoints.CheckpointInfo:
+        """Load the newest complete checkpoint; one that cannot be read (damaged by hand, a disk
+        error) is skipped for the one before it. Raises when there is none to load."""
+        found = checkpoints.complete_checkpoints(self.checkpoint_root)
+        if not found:
+            raise CheckpointError(
+                f"nothing to resume: {self.workdir} holds no complete checkpoint (the run stopped before its "
+                "first one); run the command again without --resume"
+            )
+        problems = []
+        for candidate in reversed(found):
+            try:
+                self.accelerator.load_state(str(candidate.path))
+            except Exception as err:  # a damaged checkpoint: try the one before
+                problems.append(f"{candidate.path.name}: {type(err).__name__}: {err}")
+                continue
+            self.restored_from = candidate
+            self._last_checkpoint_step = self.state.global_step
+            return candidate
+        raise CheckpointError(f"no checkpoint in {self.checkpoint_root} can be loaded: " + "; ".join(problems))
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainState:
+        """Train to the end, a stop or an interruption. ``resume``: continue from the newest
+        checkpoint (already done when :meth:`restore` was called first)."""
         acc = self.accelerator
-        if resume:
-            self.load_checkpoint()
+        if resume and self.restored_from is None:
+            self.restore()
         state = self.state
         self._stop_requested, self._interrupted, self._stop = None, False, None
         self._start_samples, self._start_time = state.samples_seen, time.perf_counter()
         self._pending_samples = 0
+        self._last_checkpoint_time = time.monotonic()
+        # SIGINT (Ctrl-C) and SIGTERM (schedulers, `docker stop`, `kill`) both end the run at the
+        # next optimizer step with a checkpoint; the handlers can only be set on the main thread.
+        handled = (signal.SIGINT, signal.SIGTERM)
         handler_installed = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, self._on_signal) if handler_installed else None
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in handled} if handler_installed else {}
         self._call("on_train_begin")
         try:
             while state.global_step < self.total_steps and self._stop is None:
                 self._run_epoch()
         finally:
-            if handler_installed:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         # Decided on the agreed stop, not on this process's flags: a Ctrl-C that arrived after the
         # last agreement is ignored everywhere rather than checkpointed on one process only.
         if self._stop == "interrupted":
@@ -276,7 +349,10 @@ class Trainer:
             )
             if due or state.global_step >= self.total_steps:
                 self.evaluate_and_notify()
-            if self._agree_to_stop() or state.global_step >= self.total_steps:
+            stop = self._agree_to_stop()
+            if self._checkpoint_requested and not stop and state.global_step < self.total_steps:
+                self.save_checkpoint()  # periodic; a stop saves its own below, the end needs none
+            if stop or state.global_step >= self.total_steps:
                 return
         if state.batches_in_epoch:  # loader exhausted on a rank with fewer batches
             state.epoch += 1
@@ -328,3 +404,7 @@ class Trainer:
     def raw_outputs(self, loader: Any, dataset: EncodedDataset) -> list[dict[str, Any]]:
         """Each item's raw model outputs (numpy), for inspection on small sets."""
         return collect_outputs(self.model, self.task, loader, dataset, self.accelerator)
+
+
+class CheckpointError(TunelabError):
+    """No checkpoint to resume from, or none that loads."""

@@ -26,7 +26,6 @@ from tunelab.artifact import (
     examples_fingerprint,
     file_sha256,
     library_versions,
-    prepare_workdir,
     publish,
     write_meta,
 )
@@ -42,13 +41,18 @@ from tunelab.tasks.backbone import ensure_padding
 from tunelab.tasks.base import Task
 from tunelab.training.callbacks import BestModel, Checkpoint, EarlyStopping, JsonlLogger, ProgressBar, TensorBoardLogger
 from tunelab.training.distributed import process_state
-from tunelab.training.loop import Trainer, select_metric
+from tunelab.training.loop import CheckpointError, Trainer, select_metric
 from tunelab.workflow.card import write_model_card
 from tunelab.workflow.report import build_report, print_report, write_report_files
+from tunelab.workflow.resume import open_workdir, remember_run, run_record
 
 
 class TrainingInterrupted(TunelabError):
-    exit_code = 130
+    """Stopped by SIGINT (exit 130) or SIGTERM (exit 143, what `kill` and `docker stop` send), after a checkpoint."""
+
+    def __init__(self, message: str, signal_name: str | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = 143 if signal_name == "SIGTERM" else 130
 
 
 @dataclass
@@ -225,6 +229,7 @@ def save_artifact(
             "samples_per_second": round(state.samples_seen / train_seconds, 2) if train_seconds else None,
             "peak_rss_mb": round(peak_rss_mb),
             "history": state.history,
+            "resumed": state.resumed,
         },
         versions=library_versions(),
     )
@@ -256,10 +261,16 @@ def train(
     output_dir: str | Path | None = None,
     overwrite: bool | None = None,
     resume: bool = False,
+    restart: bool = False,
+    allow_changes: bool = False,
     console: Console | None = None,
     callbacks: list | None = None,
 ) -> TrainResult:
     """Train, evaluate and save an artifact. Nothing is written to ``output_dir`` unless the run succeeds.
+
+    ``resume`` continues an interrupted run from its newest checkpoint once its config and data are
+    checked against the run's (``allow_changes`` permits deliberate changes such as more epochs);
+    ``restart`` deletes an interrupted run's checkpoints instead, which a new run otherwise refuses to do.
 
     The stages: prepare the data, build the model, train, save the artifact, report."""
     console = console or Console(stderr=True)
@@ -274,16 +285,22 @@ def train(
 
     prepared = prepare_data(config, console)
     workdir = workdir_for(output)
-    prepare_workdir(workdir, resume=resume)
+    record = run_record(config.to_dict(), _data_record(prepared))
+    changes = open_workdir(workdir, record, resume=resume, restart=restart, allow_changes=allow_changes)
     built = build_model(config, prepared)
     trainer = make_trainer(config, prepared, built, workdir, console, callbacks)
+    if resume:
+        _restore(trainer, changes, console)
+        remember_run(workdir, record)
     train_started = time.perf_counter()
-    state = trainer.fit(resume=resume)
+    state = trainer.fit()
     train_seconds = time.perf_counter() - train_started
     if state.stop_reason == "interrupted":
+        by = f" by {trainer.interrupt_signal}" if trainer.interrupt_signal else ""
         raise TrainingInterrupted(
-            f"training interrupted at step {state.global_step}/{trainer.total_steps}; checkpoint saved in "
-            f"{workdir}. Run the same command with --resume to continue."
+            f"training stopped{by} at step {state.global_step}/{trainer.total_steps}; checkpoint saved in "
+            f"{workdir}. Run the same command with --resume to continue.",
+            trainer.interrupt_signal,
         )
     console.print(f"stopped: {state.stop_reason}")
     if not trainer.accelerator.is_main_process:
@@ -315,6 +332,49 @@ TUNELAB_HEADS = tuple(HEAD_CLASSES.values())
 def auto_class_name(task, model) -> str:
     """The class that loads the artifact: transformers' Auto class, or tunelab's generic head."""
     return type(model).__name__ if isinstance(model, TUNELAB_HEADS) else task.model_class.__name__
+
+
+def _restore(trainer: Trainer, changes: list[str], console: Console) -> None:
+    """Load the newest checkpoint, refuse one the (changed) config has already passed, and say
+    where the run resumes; the resume and its permitted changes are kept in the training history."""
+    found = trainer.restore()
+    state = trainer.state
+    if state.global_step >= trainer.total_steps:
+        raise CheckpointError(
+            f"the checkpoint {found.path} is at step {state.global_step}, but this config trains "
+            f"{trainer.total_steps} steps in all (training.epochs {trainer.config.epochs:g}); nothing would be "
+            "trained. Raise training.epochs (with --allow-changes) or start over with --restart"
+        )
+    best = (
+        f"; best dev {trainer.metric} {state.best_metric:.4f} at step {state.best_step}"
+        if state.best_metric is not None
+        else ""
+    )
+    into = f", {state.batches_in_epoch} batches into it" if state.batches_in_epoch else ""
+    console.print(
+        f"resuming from {found.path.name}: step {state.global_step}/{trainer.total_steps}, "
+        f"epoch {state.epoch + 1}{into}{best}"
+    )
+    for change in changes:
+        console.print(f"  [yellow]changed:[/] {change}")
+    state.resumed.append({"step": state.global_step, "checkpoint": found.path.name, "changes": changes})
+
+
+def _data_record(prepared: PreparedData) -> dict[str, dict[str, Any]]:
+    """Per split: its file, the file's sha256 and a fingerprint of the examples read (carved splits have no file)."""
+    files = prepared.splits.files
+    record = {}
+    for name, examples in prepared.parts.items():
+        if not examples:
+            continue
+        path = files.get(name)
+        record[name] = {
+            "file": str(path) if path else None,
+            "sha256": file_sha256(path) if path else None,
+            "examples": len(examples),
+            "fingerprint": examples_fingerprint(examples),
+        }
+    return record
 
 
 def _model_limit(tokenizer) -> int:

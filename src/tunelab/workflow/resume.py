@@ -1,0 +1,172 @@
+"""The run's scratch directory (``<out>.partial``) and what makes resuming it safe.
+
+A new run writes ``run.json`` there: its whole config and a fingerprint of every data split (the
+file's sha256 and the examples read from it). ``--resume`` compares the current config and data
+with that record before anything is loaded and refuses a mismatch with a list of what changed:
+
+- keys that change nothing the checkpoint holds (threads, logging, checkpoint cadence, output,
+  data file *paths* — their contents are compared instead) are never checked;
+- keys a user may change on purpose mid-run (more epochs, the evaluation cadence, early stopping,
+  precision, gradient checkpointing, clipping) need ``--allow-changes``;
+- everything else (the model, the method, the task, the batches, the learning rate, the data) makes
+  the checkpoint meaningless: refused even with ``--allow-changes``.
+
+A new run never deletes a resumable checkpoint: the user says ``--resume`` or ``--restart``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tunelab.artifact import PARTIAL_MARKER, ArtifactError, on_main_process
+from tunelab.files import write_json
+from tunelab.training.checkpoints import newest_checkpoint
+
+RUN_FILE = "run.json"
+IGNORED = (
+    "training.num_threads",
+    "training.log_every",
+    "training.tensorboard",
+    "training.eval_batch_size",
+    "training.checkpoint.",
+    "output.",
+    "model.allow_download",
+    "data.train",
+    "data.dev",
+    "data.test",
+)
+ADJUSTABLE = (
+    "training.epochs",
+    "training.eval_steps",
+    "training.metric",
+    "training.early_stopping.",
+    "training.precision",
+    "training.gradient_checkpointing",
+    "training.max_grad_norm",
+)
+
+
+def _matches(key: str, patterns: tuple[str, ...]) -> bool:
+    return any(key == p or (p.endswith(".") and key.startswith(p)) for p in patterns)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and scalars are leaves."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name))
+        else:
+            flat[name] = value
+    return flat
+
+
+def run_record(config: dict[str, Any], data: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What ``run.json`` holds: the config as used, and per split ``{file, sha256, examples, fingerprint}``."""
+    return {"config": config, "data": data, "written": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(changes that ``--allow-changes`` permits, changes that make resuming impossible), each a
+    ``key: old -> new`` line."""
+    adjustable: list[str] = []
+    fixed: list[str] = []
+    before, after = flatten(old.get("config", {})), flatten(new.get("config", {}))
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key, "(unset)"), after.get(key, "(unset)")
+        if a == b or _matches(key, IGNORED):
+            continue
+        (adjustable if _matches(key, ADJUSTABLE) else fixed).append(f"{key}: {a!r} -> {b!r}")
+    old_data, new_data = old.get("data", {}), new.get("data", {})
+    for split in sorted(set(old_data) | set(new_data)):
+        a, b = old_data.get(split), new_data.get(split)
+        if a is None or b is None:
+            fixed.append(
+                f"data ({split}): {'none' if a is None else 'present'} -> {'none' if b is None else 'present'}"
+            )
+        elif a.get("sha256") != b.get("sha256") and a.get("sha256") and b.get("sha256"):
+            fixed.append(
+                f"data ({split}): file {b.get('file')} has other contents than at the start of the run "
+                f"(sha256 {str(a['sha256'])[:12]}… -> {str(b['sha256'])[:12]}…)"
+            )
+        elif a.get("fingerprint") != b.get("fingerprint"):
+            fixed.append(
+                f"data ({split}): other examples than at the start of the run "
+                f"({a.get('examples')} -> {b.get('examples')} examples)"
+            )
+    return adjustable, fixed
+
+
+def open_workdir(
+    workdir: Path, record: dict[str, Any], *, resume: bool, restart: bool = False, allow_changes: bool = False
+) -> list[str]:
+    """Prepare ``workdir`` for a new run or check it for a resume; returns the permitted changes
+    a resume goes on with. On the main process of a distributed run, refusals raised everywhere."""
+    return on_main_process(_open_workdir, workdir, record, resume=resume, restart=restart, allow_changes=allow_changes)
+
+
+def _open_workdir(
+    workdir: Path, record: dict[str, Any], *, resume: bool, restart: bool, allow_changes: bool
+) -> list[str]:
+    import shutil
+
+    if workdir.exists() and not (workdir / PARTIAL_MARKER).exists():
+        raise ArtifactError(f"{workdir} exists and was not made by tunelab; move it away")
+    newest = newest_checkpoint(workdir / "checkpoints") if workdir.exists() else None
+    if resume:
+        if not workdir.exists():
+            raise ArtifactError(f"nothing to resume: no interrupted run at {workdir}")
+        if newest is None:
+            raise ArtifactError(
+                f"nothing to resume: the run at {workdir} stopped before its first checkpoint; "
+                "run the same command without --resume to start it again"
+            )
+        return _check_resume(workdir, record, allow_changes)
+    if workdir.exists():
+        if newest is not None and not restart:
+            raise ArtifactError(
+                f"an interrupted run can be resumed from {newest.path} (step {newest.step}); add --resume "
+                "to continue it, or --restart to delete it and start over"
+            )
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / PARTIAL_MARKER).touch()
+    write_json(record, workdir / RUN_FILE)
+    return []
+
+
+def remember_run(workdir: Path, record: dict[str, Any]) -> None:
+    """After a resume has loaded its checkpoint: the next resume compares with what this one uses."""
+    on_main_process(write_json, record, workdir / RUN_FILE)
+
+
+def _check_resume(workdir: Path, record: dict[str, Any], allow_changes: bool) -> list[str]:
+    path = workdir / RUN_FILE
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        # a run started by tunelab < 0.3 kept no record: nothing to compare, say so
+        return ["(no record of the interrupted run's config and data: they could not be compared)"]
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{path} is damaged ({err}); resume is not safe. Start over with --restart") from None
+    adjustable, fixed = compare(old, record)
+    if fixed:
+        raise ArtifactError(
+            "cannot resume: the config or data differ from the interrupted run's in ways its checkpoint "
+            "cannot follow:\n  "
+            + "\n  ".join(fixed + adjustable)
+            + "\nUndo these changes, or start over with --restart"
+        )
+    if adjustable and not allow_changes:
+        raise ArtifactError(
+            "the config differs from the interrupted run's:\n  "
+            + "\n  ".join(adjustable)
+            + "\nAdd --allow-changes to resume with these changes, or undo them"
+        )
+    return adjustable
