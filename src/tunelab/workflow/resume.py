@@ -67,9 +67,15 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def run_record(config: dict[str, Any], data: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """What ``run.json`` holds: the config as used, and per split ``{file, sha256, examples, fingerprint}``."""
-    return {"config": config, "data": data, "written": datetime.now(UTC).isoformat(timespec="seconds")}
+def run_record(config: dict[str, Any], data: dict[str, dict[str, Any]], processes: int = 1) -> dict[str, Any]:
+    """What ``run.json`` holds: the config as used, per split ``{file, sha256, examples, fingerprint}``,
+    and the number of processes (each has its own RNG state and share of the batches in a checkpoint)."""
+    return {
+        "config": config,
+        "data": data,
+        "processes": processes,
+        "written": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -83,6 +89,10 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[s
         if a == b or _matches(key, IGNORED):
             continue
         (adjustable if _matches(key, ADJUSTABLE) else fixed).append(f"{key}: {a!r} -> {b!r}")
+    if old.get("processes", 1) != new.get("processes", 1):
+        fixed.append(
+            f"processes: {old.get('processes', 1)} -> {new.get('processes', 1)} (resume with the same launcher command)"
+        )
     old_data, new_data = old.get("data", {}), new.get("data", {})
     for split in sorted(set(old_data) | set(new_data)):
         a, b = old_data.get(split), new_data.get(split)

@@ -285,7 +285,7 @@ def train(
 
     prepared = prepare_data(config, console)
     workdir = workdir_for(output)
-    record = run_record(config.to_dict(), _data_record(prepared))
+    record = run_record(config.to_dict(), _data_record(prepared), process_state().num_processes)
     changes = open_workdir(workdir, record, resume=resume, restart=restart, allow_changes=allow_changes)
     built = build_model(config, prepared)
     trainer = make_trainer(config, prepared, built, workdir, console, callbacks)
