@@ -62,8 +62,51 @@ class DataConfig(Section):
     dev: Path | None = Field(None, description="Dev file; carved from train when absent.")
     test: Path | None = Field(None, description="Test file; optional.")
     format: Literal["auto", "csv", "tsv", "jsonl"] = "auto"
-    encoding: str = "utf-8"
+    encoding: str | dict[str, str] = Field(
+        "utf-8",
+        description="Codec of the files (a Python codec name: utf-8, gb18030, latin-1, ...), or one per split "
+        "({train: gb18030, dev: utf-8}; a split not named is utf-8).",
+    )
+    delimiter: str = Field(
+        "auto",
+        description="CSV field separator: one character, or auto: the one of , ; tab | whose field counts are "
+        "consistent over the first rows (a .tsv file is always tab-separated).",
+    )
+    mask_pii: bool | list[str] = Field(
+        False,
+        description="Mask personal data in every text before use: true for all types, or a list of "
+        "email, phone, card, account, cn_id, ip; each item becomes a placeholder such as <PHONE>.",
+    )
     split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @field_validator("encoding", mode="before")
+    @classmethod
+    def _encoding_per_split(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            unknown = [str(key) for key in value if key not in ("train", "dev", "test")]
+            if unknown:
+                raise ValueError(f"unknown split {unknown[0]!r}; name train, dev or test")
+        return value
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _one_character(cls, value: Any) -> Any:
+        from tunelab.data.readers import normal_delimiter
+
+        return normal_delimiter(value)
+
+    @field_validator("mask_pii", mode="before")
+    @classmethod
+    def _pii_types(cls, value: Any) -> Any:
+        from tunelab.data.pii import resolve_entities
+
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        if isinstance(value, str):
+            value = [part for part in value.replace(",", " ").split() if part]
+        if isinstance(value, (list, tuple)):
+            return list(resolve_entities(value))
+        return value
 
 
 class TextDataConfig(DataConfig):

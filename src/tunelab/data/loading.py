@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from tunelab.data.columns import NO_HEADER_HINT, guess_header, is_position, resolve_columns
 from tunelab.data.example import Example
-from tunelab.data.readers import READERS, CsvReader, Record, detect_format, json_type, positions, read_text
+from tunelab.data.pii import PiiMasker
+from tunelab.data.readers import (
+    READERS,
+    CsvReader,
+    ErrorCollector,
+    JsonlReader,
+    Record,
+    detect_format,
+    json_type,
+    positions,
+    read_text,
+)
 from tunelab.errors import ConfigError, DataError
-
-if TYPE_CHECKING:
-    pass
 
 _MULTI_LABEL_HINT = "set task.multi_label: true for multi-label data"
 HEADER_SETTINGS = ("auto", "yes", "no")
@@ -35,6 +43,25 @@ class LoadedFile:
     label_column: str | None
     examples: list[Example]
     header: bool | None = None
+    delimiter: str | None = None
+    """The CSV delimiter used (configured or detected) when it is not a comma; None otherwise."""
+
+
+def pii_masker(setting: bool | list[str] | tuple[str, ...] | None) -> PiiMasker | None:
+    """The masker ``data.mask_pii`` asks for: None when false (the default), every type when true,
+    else the types listed. Pass the same masker to every split's read, then
+    :meth:`Splits.read_like` (or ``describe``) reports its counts."""
+    if not setting:
+        return None
+    return PiiMasker() if isinstance(setting, bool) else PiiMasker(tuple(setting))
+
+
+def pii_description(masker: PiiMasker | None) -> dict[str, Any]:
+    """What ``data.reading`` records about masking: the types masked and how many items of each
+    were masked over every split (empty when masking is off)."""
+    if masker is None:
+        return {}
+    return {"mask_pii": {"types": list(masker.entities), "masked": masker.summary()}}
 
 
 @dataclass
@@ -53,6 +80,10 @@ class Splits:
     header: bool | None = None
     """Whether train's first row is its header (None for JSONL); False: the columns are positions."""
     format: str | None = None
+    delimiter: str | None = None
+    """train's CSV delimiter when it is not a comma (detected or configured)."""
+    masker: PiiMasker | None = None
+    """The PII masker the splits were read with (``data.mask_pii``), holding its counts."""
 
     @classmethod
     def read_like(
@@ -63,8 +94,10 @@ class Splits:
         test: list[Example],
         sources: dict[str, Any],
         files: dict[str, str],
+        masker: PiiMasker | None = None,
     ) -> Splits:
-        """Splits whose columns, header and format are those ``train_file`` was read with."""
+        """Splits whose columns, header and format are those ``train_file`` was read with;
+        ``masker``: the PII masker every split was read with, for its counts."""
         return cls(
             train=train,
             dev=dev,
@@ -77,15 +110,23 @@ class Splits:
             files=files,
             header=train_file.header,
             format=train_file.format,
+            delimiter=train_file.delimiter,
+            masker=masker,
         )
 
     def describe(self) -> dict[str, Any]:
-        """How the files were read, for the artifact (``data.reading``): later files are read alike."""
-        return {
+        """How the files were read, for the artifact (``data.reading``): later files are read alike.
+        A CSV delimiter other than the comma and the PII masking counts (``mask_pii``: types and items
+        masked per type) are added when they apply."""
+        described: dict[str, Any] = {
             "columns": {"text": self.text_column, "text_pair": self.text_pair_column, "label": self.label_column},
             "format": self.format,
             "header": self.header,
         }
+        if self.delimiter is not None:
+            described["delimiter"] = self.delimiter
+        described.update(pii_description(self.masker))
+        return described
 
 
 def _text(record: Record, column: str, path: Path) -> str:
@@ -163,12 +204,21 @@ def read_examples(
     label_column: str | None = None,
     label_separator: str = "|",
     multi_label: bool = False,
-    encoding: str = "utf-8",
+    encoding: str | Mapping[str, str] = "utf-8",
     require_labels: bool = True,
     header: str | bool | None = "auto",
     known_labels: Collection[str] = (),
+    split: str | None = None,
+    delimiter: str = "auto",
+    mask_pii: PiiMasker | None = None,
 ) -> LoadedFile:
     """Read one CSV, TSV or JSONL file. Columns left as None are detected from the header.
+
+    ``encoding`` is a codec or ``data.encoding``'s mapping per split, of which ``split``'s entry is
+    used. ``delimiter`` (CSV): one character, or "auto" to detect it. ``mask_pii``: a
+    :class:`~tunelab.data.pii.PiiMasker` that masks every text and text pair (and counts what it
+    masked). Every bad row of the file is reported, in one error (up to
+    :data:`~tunelab.data.readers.MAX_ERRORS`).
 
     ``header`` (CSV/TSV): "yes", the first row is the header; "no", every row is data and the
     columns are named by position ("0", "1", ...) and detected from their content; "auto" decides
@@ -181,10 +231,11 @@ def read_examples(
     if multi_label and not label_separator:
         raise ConfigError("data.label_separator must not be empty for multi-label data")
     setting = header_setting(header)
-    text = read_text(path, encoding)  # first, so a mistyped path says "file not found", not "unknown extension"
+    text = read_text(path, encoding, split)  # first: a mistyped path says "file not found", not "unknown extension"
     if format == "auto":
         format = detect_format(path)
-    reader = READERS[format]()
+    reader = CsvReader(delimiter) if format == "csv" else READERS[format]()
+    errors = ErrorCollector()
     if isinstance(reader, CsvReader):
         rows = reader.parse(text, path)
         has_header = setting == "yes"
@@ -203,41 +254,65 @@ def read_examples(
             else _positional_width(rows.rows, text_column, text_pair_column, label_column, require_labels)
         )
         table = reader.table(
-            rows, header=has_header, hint=f"; {NO_HEADER_HINT}" if setting == "auto" else "", width=width
+            rows,
+            header=has_header,
+            hint=f"; {NO_HEADER_HINT}" if setting == "auto" else "",
+            width=width,
+            errors=errors,
         )
     else:
-        table = reader.read(text, path)  # JSONL: every object names its fields
-    columns = resolve_columns(
-        table.columns,
-        path=path,
-        header_line=table.header_line,
-        text_column=text_column,
-        text_pair_column=text_pair_column,
-        label_column=label_column,
-        require_labels=require_labels,
-        # A header that only numbers the columns (pandas' for unnamed ones) names nothing: detect by content.
-        header=table.header and table.columns != positions(len(table.columns)),
-        rows=(record.values for record in table.records),
-    )
-    examples = [
-        Example(
-            text=_text(record, columns.text, path),
-            text_pair=_text(record, columns.text_pair, path) if columns.text_pair else None,
-            label=_label(
-                record,
-                columns.label,
-                path,
-                multi_label=multi_label,
-                separator=label_separator,
-                require_labels=require_labels,
-            ),
-            source=str(path),
-            line=record.line,
+        assert isinstance(reader, JsonlReader)
+        table = reader.read(text, path, errors=errors)  # JSONL: every object names its fields
+    try:
+        columns = resolve_columns(
+            table.columns,
+            path=path,
+            header_line=table.header_line,
+            text_column=text_column,
+            text_pair_column=text_pair_column,
+            label_column=label_column,
+            require_labels=require_labels,
+            # A header that only numbers the columns (pandas' for unnamed ones) names nothing: detect by content.
+            header=table.header and table.columns != positions(len(table.columns)),
+            rows=(record.values for record in table.records),
         )
-        for record in table.records
-    ]
+    except DataError:
+        errors.check()  # rows left out as malformed may be why no column fits: report them first
+        raise
+    examples: list[Example] = []
+    for record in table.records:
+        # Every field of every record is checked, so one run reports all the file's problems.
+        text_value = _checked(errors, _text, record, columns.text, path)
+        pair = _checked(errors, _text, record, columns.text_pair, path) if columns.text_pair else None
+        label = _checked(
+            errors,
+            _label,
+            record,
+            columns.label,
+            path,
+            multi_label=multi_label,
+            separator=label_separator,
+            require_labels=require_labels,
+        )
+        if errors:
+            continue
+        if mask_pii is not None:
+            text_value = mask_pii(text_value)
+            pair = mask_pii(pair) if pair is not None else None
+        examples.append(Example(text=text_value, text_pair=pair, label=label, source=str(path), line=record.line))
+    errors.check()
     header_read = table.header if isinstance(reader, CsvReader) else None
-    return LoadedFile(path, format, columns.text, columns.text_pair, columns.label, examples, header_read)
+    used = reader.delimiter if isinstance(reader, CsvReader) and format == "csv" and reader.delimiter != "," else None
+    return LoadedFile(path, format, columns.text, columns.text_pair, columns.label, examples, header_read, used)
+
+
+def _checked(errors: ErrorCollector, check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``check(*args, **kwargs)``, or None with its DataError added to ``errors``."""
+    try:
+        return check(*args, **kwargs)
+    except DataError as err:
+        errors.add(err)
+        return None
 
 
 def _positional_width(

@@ -10,11 +10,117 @@ import codecs
 import csv
 import io
 import json
+import sys
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from tunelab.errors import DataError
+
+MAX_ERRORS = 20
+"""How many data errors of one file are reported at once (the rest are counted)."""
+
+DELIMITERS = (",", ";", "\t", "|")
+"""What ``data.delimiter: auto`` chooses from, in order of preference on a tie."""
+
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "space"}
+_SNIFF_ROWS = 50
+_SNIFF_CHARS = 1 << 20
+
+
+def _raise_field_size_limit() -> None:
+    """Lift the csv module's 128 KiB field limit: a text field may be megabytes long. The limit is
+    stored in a C long, 32 bits on Windows, so halve sys.maxsize until it fits."""
+    limit = sys.maxsize
+    while True:
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:
+            limit //= 2
+
+
+_raise_field_size_limit()
+
+
+def delimiter_name(delimiter: str) -> str:
+    """How error messages name a delimiter: "comma", "tab", "';'", ..."""
+    return _DELIMITER_NAMES.get(delimiter, repr(delimiter))
+
+
+def normal_delimiter(value: Any) -> str:
+    """``data.delimiter`` as "auto" or one character ("tab" and a written "\\t" are a tab)."""
+    if not isinstance(value, str):
+        raise ValueError("must be auto or one character such as , ; | or tab")
+    aliases = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+    value = aliases.get(value.lower(), value) if value.lower() != "auto" else "auto"
+    if value == "auto":
+        return value
+    if len(value) != 1 or value in ('"', "\r", "\n"):
+        raise ValueError("must be auto or one character such as , ; | or tab (not a quote or a line break)")
+    return value
+
+
+def split_encoding(encoding: str | Mapping[str, str], split: str | None = None) -> str:
+    """The codec of one split's file: ``data.encoding`` is one codec for every file, or a mapping
+    per split (a split it does not name is utf-8). A file read without a split (evaluate, predict)
+    takes the mapping's test entry."""
+    if isinstance(encoding, Mapping):
+        return str(encoding.get(split or "test", "utf-8"))
+    return encoding
+
+
+class DataErrors(DataError):
+    """Several data errors of one file, reported together: one per line, each with file:line and
+    field. ``errors`` holds them (at most :data:`MAX_ERRORS`); ``more`` counts those left out."""
+
+    def __init__(self, errors: list[DataError], more: int = 0) -> None:
+        self.errors = list(errors)
+        self.more = more
+        first = self.errors[0]
+        total = len(self.errors) + more
+        lines = [f"{total} problems in the data:"] + [f"  {error}" for error in self.errors]
+        if more:
+            lines.append(f"  ... and {more} more")
+        super().__init__("\n".join(lines), None, first.line, None)
+        self.path = first.path  # where, for code that looks; the message names every file:line itself
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ErrorCollector:
+    """Collect the data errors of a file instead of stopping at the first; :meth:`check` raises
+    them: the error itself when there is one (its wording unchanged), else a :class:`DataErrors`."""
+
+    def __init__(self, cap: int = MAX_ERRORS) -> None:
+        self.cap = cap
+        self.errors: list[DataError] = []
+        self.more = 0
+
+    def add(self, error: DataError) -> None:
+        if isinstance(error, DataErrors):
+            for each in error.errors:
+                self.add(each)
+            self.more += error.more
+        elif len(self.errors) < self.cap:
+            self.errors.append(error)
+        else:
+            self.more += 1
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def check(self) -> None:
+        if not self.errors:
+            return
+        if len(self.errors) == 1 and not self.more:
+            raise self.errors[0]
+        errors = sorted(self.errors, key=lambda e: (e.path or "", e.line or 0))
+        raise DataErrors(errors, self.more)
+
 
 SUFFIXES: dict[str, str] = {
     ".csv": "csv",
@@ -85,9 +191,15 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def read_text(path: str | Path, encoding: str = "utf-8") -> str:
-    """Read and decode a whole file; every failure is a DataError that says where and what to do."""
+def read_text(path: str | Path, encoding: str | Mapping[str, str] = "utf-8", split: str | None = None) -> str:
+    """Read and decode a whole file; every failure is a DataError that says where and what to do.
+
+    ``encoding`` is a codec name or ``data.encoding``'s mapping per split (see :func:`split_encoding`)."""
     path = Path(path)
+    key = "data.encoding"
+    if isinstance(encoding, Mapping):
+        key = f"data.encoding.{split or 'test'}"
+        encoding = split_encoding(encoding, split)
     if path.is_dir():
         raise DataError("file not found: this path is a directory, not a data file", path)
     try:
@@ -100,7 +212,8 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
         codec = codecs.lookup(encoding).name
     except LookupError:
         raise DataError(
-            f"unknown encoding '{encoding}'; set data.encoding to a Python codec name such as utf-8", path
+            f"unknown encoding '{encoding}'; set {key} to a Python codec name such as utf-8, gb18030 or latin-1",
+            path,
         ) from None
     # utf-8-sig decodes plain UTF-8 too, and drops the BOM that Excel and Notepad write.
     if codec == "utf-8":
@@ -119,7 +232,7 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
         bad = data[exc.start]
         raise DataError(
             f"bytes are not valid {shown} (byte 0x{bad:02x} at column {column}); "
-            f"re-save the file as UTF-8 or set data.encoding",
+            f"re-save the file as UTF-8 or set {key}",
             path,
             line,
         ) from None
@@ -139,10 +252,18 @@ class CsvReader(Reader):
     ``header=False`` (whether it is one is decided by :mod:`tunelab.data.loading`)."""
 
     name: ClassVar[str] = "csv"
-    delimiter: ClassVar[str] = ","
+    default_delimiter: ClassVar[str] = ","
     # Plain TSV (GLUE, CLUE, ...) writes quotes as ordinary characters and never quotes a field;
     # such a file is read line by line when it is not valid quoted TSV.
     plain_fallback: ClassVar[bool] = False
+    # Whether "auto" looks at the content: a .csv file may well be ;-separated (Excel in many
+    # locales), a .tsv file is tab-separated by definition.
+    sniffs: ClassVar[bool] = True
+
+    def __init__(self, delimiter: str = "auto") -> None:
+        #: the delimiter in use: the one configured, or the one :meth:`parse` detected
+        self.delimiter = self.default_delimiter if delimiter == "auto" or not self.sniffs else delimiter
+        self.detect = delimiter == "auto" and self.sniffs
 
     def read(self, text: str, path: str | Path, header: bool = True) -> Table:
         """Parse and build the table; without ``header`` the columns are named by position."""
@@ -151,10 +272,13 @@ class CsvReader(Reader):
     def parse(self, text: str, path: str | Path) -> Rows:
         """Cut the text into rows (quoted fields may span lines); blank lines are skipped.
 
+        With ``delimiter="auto"`` the delimiter is detected first (:func:`sniff_delimiter`).
         A TSV file that is not valid quoted TSV (a field starting with '"' that is not a quoted
         field) is plain TSV: it is read again with quotes as ordinary characters, one row a line,
         if that reads without error.
         """
+        if self.detect:
+            self.delimiter = sniff_delimiter(text, self.default_delimiter)
         rows = self._parse(text, Path(path), csv.QUOTE_MINIMAL)
         if rows.error is not None and self.plain_fallback:
             plain = self._parse(text, Path(path), csv.QUOTE_NONE)
@@ -182,7 +306,15 @@ class CsvReader(Reader):
             rows.error = DataError(self._explain(exc, start), path, start)
         return rows
 
-    def table(self, rows: Rows, *, header: bool = True, hint: str = "", width: int | None = None) -> Table:
+    def table(
+        self,
+        rows: Rows,
+        *,
+        header: bool = True,
+        hint: str = "",
+        width: int | None = None,
+        errors: ErrorCollector | None = None,
+    ) -> Table:
         """Records from parsed rows. With ``header`` the first row names the columns; without it
         every row is data and the columns are "0", "1", ... as wide as the first row. ``hint`` is
         added to errors about the header row (e.g. how to read the file without one).
@@ -190,8 +322,13 @@ class CsvReader(Reader):
         ``width`` (no header only) is set when the columns to read are named by position: the
         table is then that many columns wide, and a row may carry extra trailing fields (STS-B's
         distributed files add source columns to some rows), which are ignored; every row must
-        still have the ``width`` fields the named columns need."""
+        still have the ``width`` fields the named columns need.
+
+        Rows with the wrong number of fields are all reported, in one error (see
+        :class:`ErrorCollector`); with ``errors`` they are added to it and left out of the table,
+        for the caller to report along with its own checks of the records."""
         path = rows.path
+        collector = ErrorCollector() if errors is None else errors
         if not rows.rows:
             if rows.error is not None:
                 raise rows.error
@@ -216,11 +353,16 @@ class CsvReader(Reader):
                 row = row[:width]
             if len(row) != width:
                 hint = self._field_hint(row, width, plain=bool(rows.note))
-                raise DataError(f"expected {width} fields, found {len(row)}{width_note}{hint}{rows.note}", path, line)
+                collector.add(
+                    DataError(f"expected {width} fields, found {len(row)}{width_note}{hint}{rows.note}", path, line)
+                )
+                continue
             table.records.append(Record(line, dict(zip(table.columns, row))))
         if rows.error is not None:
-            raise rows.error
-        if not table.records:
+            collector.add(rows.error)
+        if errors is None or rows.error is not None:
+            collector.check()  # a parse error stops the reading: what follows it is unknown
+        if not table.records and not collector:
             raise DataError(f"file has a header but no rows (header: {', '.join(table.columns)}){hint}", path)
         return table
 
@@ -240,14 +382,21 @@ class CsvReader(Reader):
             return ""
         if self.delimiter == ",":
             return '; quote fields that contain commas, e.g. "Hello, world"'
-        return "; a field contains a tab: remove it" + ("" if plain else " or quote the field")
+        if self.delimiter == "\t":
+            return "; a field contains a tab: remove it" + ("" if plain else " or quote the field")
+        shown = delimiter_name(self.delimiter)
+        detected = " (detected; set data.delimiter if it is not the separator)" if self.detect else ""
+        return (
+            f"; the fields are separated by {shown}{detected}: quote fields that contain it, "
+            f'e.g. "Hello{self.delimiter} world"'
+        )
 
     def _explain(self, exc: csv.Error, line: int) -> str:
         message = str(exc)
         if "unexpected end of data" in message:
             return f"a quoted field starting on line {line} is never closed (unmatched '\"')"
         if "expected after" in message:
-            separator = "comma" if self.delimiter == "," else "tab"
+            separator = delimiter_name(self.delimiter)
             return (
                 f"bad quoting: a field that starts with '\"' must end with '\"' right before the next {separator}; "
                 'inside a quoted field write a quote as two quotes ("")'
@@ -261,8 +410,48 @@ class TsvReader(CsvReader):
     """Tab-separated values; like :class:`CsvReader`."""
 
     name: ClassVar[str] = "tsv"
-    delimiter: ClassVar[str] = "\t"
+    default_delimiter: ClassVar[str] = "\t"
     plain_fallback: ClassVar[bool] = True
+    sniffs: ClassVar[bool] = False
+
+
+def sniff_delimiter(text: str, default: str = ",", candidates: tuple[str, ...] = DELIMITERS) -> str:
+    """The delimiter of a CSV text: the candidate that cuts the first rows into the same number
+    (at least 2, the first row's) of fields most consistently, quotes respected; ``default`` when
+    none does.
+
+    csv.Sniffer guesses from character frequencies and fails on short files, on a text column full
+    of commas, and on files with a single column; parsing the rows with each candidate and
+    comparing field counts is what a person checks by eye. Ties go to the earlier candidate
+    (the comma first)."""
+    sample = text[:_SNIFF_CHARS]
+    best: tuple[float, int] | None = None
+    choice = default
+    for order, delimiter in enumerate(candidates):
+        if delimiter not in sample:
+            continue
+        counts: list[int] = []
+        reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+        try:
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                counts.append(len(row))
+                if len(counts) >= _SNIFF_ROWS:
+                    break
+        except csv.Error:
+            pass  # a quoting problem (or a sample cut inside a quoted field): judge the rows before it
+        if len(sample) == _SNIFF_CHARS and len(counts) > 1 and len(counts) < _SNIFF_ROWS:
+            counts.pop()  # the last row may be cut by the sample's end
+        if not counts:
+            continue
+        width, hits = Counter(counts).most_common(1)[0]
+        if width < 2 or counts[0] != width:
+            continue  # the first row (the header, usually) is cut like the others in a real table
+        score = (hits / len(counts), -order)
+        if best is None or score > best:
+            best, choice = score, delimiter
+    return choice
 
 
 class JsonlReader(Reader):
@@ -270,8 +459,11 @@ class JsonlReader(Reader):
 
     name: ClassVar[str] = "jsonl"
 
-    def read(self, text: str, path: str | Path) -> Table:
+    def read(self, text: str, path: str | Path, errors: ErrorCollector | None = None) -> Table:
+        """Every line that is not a JSON object is reported, in one error (with ``errors``: added to
+        it, for the caller to report with its own checks)."""
         path = Path(path)
+        collector = ErrorCollector() if errors is None else errors
         table: Table | None = None
         # Split on "\n" only: str.splitlines would also split on U+2028 and friends, which JSON
         # allows unescaped inside strings, and the line numbers would stop matching an editor's.
@@ -281,14 +473,18 @@ class JsonlReader(Reader):
             try:
                 value = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise DataError(f"not valid JSON: {exc.msg} (column {exc.colno})", path, number) from None
+                collector.add(DataError(f"not valid JSON: {exc.msg} (column {exc.colno})", path, number))
+                continue
             if not isinstance(value, dict):
-                raise DataError(
-                    f"expected a JSON object ({{...}}) on each line, found {json_type(value)}", path, number
+                collector.add(
+                    DataError(f"expected a JSON object ({{...}}) on each line, found {json_type(value)}", path, number)
                 )
+                continue
             if table is None:
                 table = Table(path, list(value), number)
             table.records.append(Record(number, value))
+        if errors is None or table is None:
+            collector.check()
         if table is None:
             raise DataError("file is empty", path)
         return table

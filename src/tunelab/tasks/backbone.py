@@ -29,6 +29,14 @@ DROPOUT_ATTRS = (
 )
 
 
+def effective_max_length(tokenizer, configured: int) -> int:
+    """``model.max_length``, capped at the tokenizer's own limit when it states a real one
+    (many tokenizers say 10**30 for "unknown")."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    limit = int(limit) if isinstance(limit, int) and 0 < limit < 100_000 else 10**6
+    return min(configured, limit)
+
+
 def ensure_padding(tokenizer) -> None:
     """Decoder tokenizers often have no pad token; batches need one. Use end-of-sequence (the usual
     choice), else unknown. Padding is on the right and masked, so the choice never reaches the model."""

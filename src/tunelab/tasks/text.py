@@ -69,6 +69,7 @@ class TextTask(BaseTask):
         options: dict[str, Any] = dict(
             format=_format_for(path, data.get("format", "auto"), meta.data.files.get("train")),
             encoding=data.get("encoding", "utf-8"),
+            delimiter=data.get("delimiter", "auto"),
             require_labels=require_labels,
             header=data.get("header", "auto") if header is None else header,
             **self.read_options(data),

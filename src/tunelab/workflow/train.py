@@ -37,7 +37,7 @@ from tunelab.methods import Method, build_method, parameter_counts
 from tunelab.models.heads import HEAD_CLASSES
 from tunelab.models.resolve import ResolvedModel, resolve_model
 from tunelab.tasks import task_class
-from tunelab.tasks.backbone import ensure_padding
+from tunelab.tasks.backbone import effective_max_length, ensure_padding
 from tunelab.tasks.base import Task
 from tunelab.training.callbacks import BestModel, Checkpoint, EarlyStopping, JsonlLogger, ProgressBar, TensorBoardLogger
 from tunelab.training.distributed import process_state
@@ -104,7 +104,7 @@ def prepare_data(config: TunelabConfig, console: Console) -> PreparedData:
         resolved.path, local_files_only=resolved.local_files_only, revision=resolved.revision
     )
     ensure_padding(tokenizer)
-    max_length = min(config.model.max_length, _model_limit(tokenizer))
+    max_length = effective_max_length(tokenizer, config.model.max_length)
     encoded = {name: task.encode(tokenizer, examples, max_length) for name, examples in parts.items() if examples}
     prepared = PreparedData(splits, parts, task, resolved, tokenizer, max_length, encoded)
     _print_data_summary(console, prepared)
@@ -377,11 +377,6 @@ def _data_record(prepared: PreparedData) -> dict[str, dict[str, Any]]:
     return record
 
 
-def _model_limit(tokenizer) -> int:
-    limit = getattr(tokenizer, "model_max_length", None)
-    return int(limit) if isinstance(limit, int) and 0 < limit < 100_000 else 10**6
-
-
 def _data_meta(prepared: PreparedData) -> DataMeta:
     splits, parts, encoded = prepared.splits, prepared.parts, prepared.encoded
     files = {name: FileRef(path=str(path), sha256=file_sha256(path)) for name, path in splits.files.items() if path}
@@ -411,6 +406,9 @@ def _print_data_summary(console: Console, prepared: PreparedData) -> None:
     where += f", label column '{columns.get('label')}' (no header)" if reading.get("header") is False else ""
     labels = f"; {len(task.labels)} labels" if task.labels else ""
     console.print(f"data: {counts}{dev_note}{labels}{where}")
+    masked = (reading.get("mask_pii") or {}).get("masked")
+    if masked is not None:  # data.mask_pii: what was masked, per type (also in tunelab.json's data.reading)
+        console.print("pii masked: " + (", ".join(f"{n} {kind}" for kind, n in masked.items()) or "nothing found"))
     console.print(f"model: {resolved.name} ({resolved.source}: {resolved.path}), max_length {prepared.max_length}")
     for name, enc in prepared.encoded.items():
         if enc.num_truncated:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from tunelab.data.example import Example
-from tunelab.data.loading import Splits, read_examples
+from tunelab.data.loading import Splits, pii_masker, read_examples
 from tunelab.data.split import carve_shares, check_carved, split_examples, split_sources
 from tunelab.errors import DataError
 from tunelab.tasks.text_classification.config import TextClassificationData as DataConfig
@@ -30,6 +30,7 @@ def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
     """
     if data_config.train is None:
         raise DataError("no training file: set data.train in the config or pass --set data.train=PATH")
+    masker = pii_masker(data_config.mask_pii)
     read = partial(
         read_examples,
         format=data_config.format,
@@ -37,9 +38,12 @@ def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
         multi_label=multi_label,
         encoding=data_config.encoding,
         header=data_config.header,
+        delimiter=data_config.delimiter,
+        mask_pii=masker,
     )
     train_file = read(
         data_config.train,
+        split="train",
         text_column=data_config.text_column,
         text_pair_column=data_config.text_pair_column,
         label_column=data_config.label_column,
@@ -53,6 +57,7 @@ def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
         if path is not None:
             loaded[name] = read(
                 path,
+                split=name,
                 text_column=train_file.text_column,
                 text_pair_column=train_file.text_pair_column,
                 label_column=train_file.label_column,
@@ -81,4 +86,4 @@ def load_splits(data_config: DataConfig, *, multi_label: bool) -> Splits:
         where = name if sources[name] == "file" else f"{name} (carved from train by data.split.{name})"
         check_known_labels(examples, known, where, field=label_field)
 
-    return Splits.read_like(train_file, train, dev, test, sources, files)
+    return Splits.read_like(train_file, train, dev, test, sources, files, masker)

@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 from tunelab.data.example import Example
-from tunelab.data.loading import Splits, read_examples
+from tunelab.data.loading import Splits, pii_masker, read_examples
 from tunelab.data.split import carve_shares, check_carved, split_examples, split_sources
 from tunelab.errors import DataError
 from tunelab.tasks.text_regression.config import TextRegressionData
@@ -56,9 +56,17 @@ def load_splits(data_config: TextRegressionData) -> Splits:
     header the way a known class label does)."""
     if data_config.train is None:
         raise DataError("no training file: set data.train in the config or pass --set data.train=PATH")
-    read = partial(read_examples, format=data_config.format, encoding=data_config.encoding)
+    masker = pii_masker(data_config.mask_pii)
+    read = partial(
+        read_examples,
+        format=data_config.format,
+        encoding=data_config.encoding,
+        delimiter=data_config.delimiter,
+        mask_pii=masker,
+    )
     train_file = read(
         data_config.train,
+        split="train",
         header=data_config.header,
         text_column=data_config.text_column,
         text_pair_column=data_config.text_pair_column,
@@ -75,6 +83,7 @@ def load_splits(data_config: TextRegressionData) -> Splits:
         if path is not None:
             examples = read(
                 path,
+                split=name,
                 header=header,
                 text_column=train_file.text_column,
                 text_pair_column=train_file.text_pair_column,
@@ -88,7 +97,8 @@ def load_splits(data_config: TextRegressionData) -> Splits:
     train, dev, test = split_examples(examples, *shares, seed=data_config.split.seed, stratify=False)
     check_carved(shares, (dev, test), len(examples), train_file.path)
     sources = split_sources(loaded, dev, test)
-    return Splits.read_like(train_file, train, loaded.get("dev", dev), loaded.get("test", test), sources, files)
+    dev, test = loaded.get("dev", dev), loaded.get("test", test)
+    return Splits.read_like(train_file, train, dev, test, sources, files, masker)
 
 
 def _shown(value: Any) -> str:

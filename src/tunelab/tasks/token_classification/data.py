@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from tunelab.data.loading import pii_description, pii_masker
+from tunelab.data.pii import PiiMasker
 from tunelab.data.split import carve_shares, split_sources
 from tunelab.errors import DataError
 from tunelab.tasks.token_classification.example import NerExample
@@ -27,10 +29,12 @@ class NerSplits:
     format: str = "conll"
     scheme: str = "iob2"
     repairs: int = 0
+    masker: PiiMasker | None = None
 
     def describe(self) -> dict[str, Any]:
-        """How the files were read, for the artifact (``data.reading``)."""
-        return {"format": self.format, "tag_scheme": self.scheme}
+        """How the files were read, for the artifact (``data.reading``); with ``data.mask_pii``, the
+        types masked and the items masked per type."""
+        return {"format": self.format, "tag_scheme": self.scheme, **pii_description(self.masker)}
 
 
 def split_sentences(examples: list[NerExample], dev: float, test: float, seed: int):
@@ -68,8 +72,9 @@ def load_ner_splits(data: DataConfig) -> NerSplits:
     if data.train is None:
         raise DataError("no training file: set data.train in the config or pass --set data.train=PATH")
     fmt = data.format
+    masker = pii_masker(data.mask_pii)
 
-    def read(path):
+    def read(path, split):
         return read_ner_file(
             path,
             format=fmt,
@@ -78,14 +83,16 @@ def load_ner_splits(data: DataConfig) -> NerSplits:
             token_column=data.token_column,
             tag_column=data.tag_column,
             encoding=data.encoding,
+            split=split,
+            mask_pii=masker,
         )
 
-    train_file = read(data.train)
+    train_file = read(data.train, "train")
     files, loaded, repairs = {"train": str(data.train)}, {}, train_file.repairs
     for name in ("dev", "test"):
         path = getattr(data, name)
         if path is not None:
-            ner_file = read(path)
+            ner_file = read(path, name)
             loaded[name], files[name] = ner_file.examples, str(path)
             repairs += ner_file.repairs
     train, dev, test = split_sentences(train_file.examples, *carve_shares(data.split, loaded), data.split.seed)
@@ -97,5 +104,5 @@ def load_ner_splits(data: DataConfig) -> NerSplits:
     check_known_types(dev, known, "dev")
     check_known_types(test, known, "test")
     return NerSplits(
-        train, dev, test, sources["dev"], sources["test"], files, train_file.format, train_file.scheme, repairs
+        train, dev, test, sources["dev"], sources["test"], files, train_file.format, train_file.scheme, repairs, masker
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tunelab.data.readers import JsonlReader, json_type, read_text
+from tunelab.data.readers import ErrorCollector, JsonlReader, json_type, read_text
 from tunelab.errors import ConfigError, DataError
 from tunelab.tasks.token_classification.example import NerExample, NerFile, Span, drop_overlaps, sort_spans
 from tunelab.tasks.token_classification.tags import (
@@ -24,6 +25,9 @@ from tunelab.tasks.token_classification.tags import (
     to_iob2,
     to_iob2_with_repairs,
 )
+
+if TYPE_CHECKING:
+    from tunelab.data.pii import PiiMasker
 
 __all__ = ["NerFile", "detect_ner_format", "read_cluener", "read_conll", "read_ner_file", "read_ner_jsonl"]
 
@@ -56,6 +60,7 @@ def _conll_examples(text: str, path: Path, token_column: int, tag_column: int) -
     tokens: list[str] = []
     tags: list[str] = []
     first = 0
+    errors = ErrorCollector()
     for number, raw in enumerate([*text.split("\n"), ""], start=1):  # "": a blank line ends the last sentence
         line = raw.strip(" \t\r")
         fields = _FIELDS.split(line) if line else []
@@ -69,17 +74,21 @@ def _conll_examples(text: str, path: Path, token_column: int, tag_column: int) -
         t, g = _column(token_column, len(fields)), _column(tag_column, len(fields))
         if t is None or g is None or t == g:
             why = f"has one column ({line!r})" if len(fields) == 1 else f"has {len(fields)} columns"
-            raise DataError(
-                f"the line {why}; expected a token and its tag separated by spaces or tabs, in columns "
-                f"token_column={token_column} and tag_column={tag_column} (0 is the first, -1 the last)",
-                path,
-                number,
-                "tag",
+            errors.add(
+                DataError(
+                    f"the line {why}; expected a token and its tag separated by spaces or tabs, in columns "
+                    f"token_column={token_column} and tag_column={tag_column} (0 is the first, -1 the last)",
+                    path,
+                    number,
+                    "tag",
+                )
             )
+            continue
         if not tokens:
             first = number
         tokens.append(fields[t])
         tags.append(fields[g])
+    errors.check()
     if not examples:
         raise DataError("no sentences found (only blank, comment or -DOCSTART- lines)", path)
     return examples
@@ -109,10 +118,16 @@ def read_ner_jsonl(path: str | Path, *, end_inclusive: bool = False, encoding: s
 
 
 def _jsonl_examples(text: str, path: Path, end_inclusive: bool = False) -> list[NerExample]:
-    return [
-        _jsonl_example(record.values, _Where(path, record.line), end_inclusive)
-        for record in JsonlReader().read(text, path).records
-    ]
+    """Every bad line of the file is reported, in one error (up to a cap)."""
+    errors = ErrorCollector()
+    examples = []
+    for record in JsonlReader().read(text, path, errors=errors).records:
+        try:
+            examples.append(_jsonl_example(record.values, _Where(path, record.line), end_inclusive))
+        except DataError as err:
+            errors.add(err)
+    errors.check()
+    return examples
 
 
 @dataclass(frozen=True)
@@ -296,14 +311,21 @@ def read_ner_file(
     repair: bool = False,
     token_column: int = 0,
     tag_column: int = -1,
-    encoding: str = "utf-8",
+    encoding: str | Mapping[str, str] = "utf-8",
+    split: str | None = None,
+    mask_pii: PiiMasker | None = None,
 ) -> NerFile:
     """Read ``path``, detect its tag scheme over the whole file (unless given) and convert every
     sentence to IOB2. An invalid tag sequence or overlapping spans are a DataError naming the
     line of the bad tag (of the object, for JSON) unless ``repair``: then they are fixed the way
-    seqeval's lenient mode reads them (overlaps keep the earlier, longer span) and counted."""
+    seqeval's lenient mode reads them (overlaps keep the earlier, longer span) and counted.
+
+    ``encoding``: a codec, or ``data.encoding``'s mapping per split, of which ``split``'s entry is
+    used. ``mask_pii`` masks personal data: per token (a token that is or contains an item has that
+    part replaced by the placeholder, one token per token, so tags stay aligned), or in the text
+    with the entity spans moved to match (:meth:`~tunelab.data.pii.PiiMasker.mask_spans`)."""
     path = Path(path)
-    text = read_text(path, encoding)
+    text = read_text(path, encoding, split)
     fmt = detect_ner_format(path, text) if format == "auto" else format
     if fmt == "conll":
         examples = _conll_examples(text, path, token_column, tag_column)
@@ -323,17 +345,21 @@ def read_ner_file(
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     repairs = 0
+    errors = ErrorCollector()  # every bad sentence is reported, in one error
     for i, example in enumerate(examples):
         if example.tags is None:
             spans, dropped = drop_overlaps(example.spans or ())
             if dropped and not repair:
                 kept, other = dropped[0]
-                raise DataError(
-                    f"entities overlap: {_show(example, kept)} and {_show(example, other)}; a character can be "
-                    f"in one entity only: remove one, or {REPAIR_HINT} (keeps the earlier, longer one)",
-                    path,
-                    example.line,
+                errors.add(
+                    DataError(
+                        f"entities overlap: {_show(example, kept)} and {_show(example, other)}; a character can "
+                        f"be in one entity only: remove one, or {REPAIR_HINT} (keeps the earlier, longer one)",
+                        path,
+                        example.line,
+                    )
                 )
+                continue
             repairs += len(dropped)
             examples[i] = dataclasses.replace(example, spans=spans)
             continue
@@ -344,9 +370,23 @@ def read_ner_file(
             else:
                 tags = to_iob2(example.tags, name)
         except TagError as exc:
-            raise _tag_error(example, exc, fmt, REPAIR_HINT) from None
+            errors.add(_tag_error(example, exc, fmt, REPAIR_HINT))
+            continue
         examples[i] = dataclasses.replace(example, tags=tuple(tags))
+    errors.check()
+    if mask_pii is not None:
+        examples = [_masked(example, mask_pii) for example in examples]
     return NerFile(path, fmt, name, examples, repairs)
+
+
+def _masked(example: NerExample, masker: PiiMasker) -> NerExample:
+    if example.text is None:
+        tokens = masker.mask_tokens(list(example.tokens))
+        return dataclasses.replace(example, tokens=tuple(tokens))
+    spans = example.spans or ()
+    text, moved = masker.mask_spans(example.text, [(span.start, span.end) for span in spans])
+    new_spans = tuple(Span(start, end, span.type) for (start, end), span in zip(moved, spans))
+    return dataclasses.replace(example, text=text, spans=new_spans)
 
 
 def _show(example: NerExample, span: Span) -> str:
