@@ -195,12 +195,17 @@ def read_meta(path: str | Path) -> ArtifactMeta:
         raise ArtifactError(f"{meta_path} is not readable JSON ({exc}); the artifact is damaged") from None
     if not isinstance(raw, dict):
         raise ArtifactError(f"{meta_path} does not hold a JSON object; the artifact is damaged")
+    if not isinstance(raw.get("format_version", 1), int):
+        raise ArtifactError(f"{meta_path}: format_version is not a number; the artifact is damaged")
     if raw.get("format_version", 0) > FORMAT_VERSION:
         raise ArtifactError(f"{path} was written by a newer tunelab (format {raw['format_version']}); upgrade tunelab")
     try:
         return ArtifactMeta.model_validate(_upgrade(raw))
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:5])
+    except (TypeError, AttributeError, ValueError, KeyError, TunelabError) as err:  # ValidationError is a ValueError
+        if isinstance(err, ValidationError):
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:5])
+        else:  # a part of the wrong type ({"task": 3}) breaks the upgrade before validation
+            problems = f"{type(err).__name__}: {err}"
         raise ArtifactError(f"{meta_path} is not a valid tunelab.json ({problems}); the artifact is damaged") from None
 
 

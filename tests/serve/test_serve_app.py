@@ -29,6 +29,7 @@ from tunelab.workflow.train import train
 
 QUIET = Console(file=open("/dev/null", "w"))
 KEY = "s3cret-key-1"
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -158,7 +159,7 @@ def test_api_keys(clf, tmp_path):
         assert client.get("/metrics", headers={"X-API-Key": KEY}).status_code == 200
         assert client.get("/health").status_code == 200 and client.get("/ready").status_code == 200
         # unauthenticated requests are refused before their body is parsed
-        assert client.post("/v1/predict", content=b"{not json").status_code == 401
+        assert client.post("/v1/predict", content=b"{not json", headers=JSON).status_code == 401
 
 
 def test_keys_are_held_as_hashes_only(tmp_path, monkeypatch):
@@ -186,7 +187,7 @@ def test_limits(clf):
         error = assert_error(client.post("/v1/predict", json={"texts": ["y" * 400]}), 413, "body_too_large")
         assert error["detail"] == {"limit": "max_body_bytes", "value": 300}
         # no Content-Length (chunked): the bytes actually read are counted
-        chunked = client.post("/v1/predict", content=iter([b'{"texts": ["', b"z" * 400, b'"]}']))
+        chunked = client.post("/v1/predict", content=iter([b'{"texts": ["', b"z" * 400, b'"]}']), headers=JSON)
         assert_error(chunked, 413, "body_too_large")
         assert client.post("/v1/predict", json={"texts": ["x" * 20] * 3}).status_code == 200
 
@@ -195,7 +196,7 @@ def test_limits(clf):
 def test_malformed_requests_have_the_error_shape(clf):
     artifact, predictor = clf
     with serving(artifact, predictor) as client:
-        error = assert_error(client.post("/v1/predict", content=b'{"texts": ["a",'), 422, "invalid_json")
+        error = assert_error(client.post("/v1/predict", content=b'{"texts": ["a",', headers=JSON), 422, "invalid_json")
         assert error["detail"][0]["type"] == "json_invalid"
         error = assert_error(client.post("/v1/predict", json={"texts": "one text"}), 422, "invalid_request")
         assert error["detail"][0]["loc"] == ["body", "texts"]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -53,13 +53,52 @@ def serve_cli(
         1_000_000, envvar="TUNELAB_MAX_BODY_BYTES", min=1, help="Largest request body in bytes."
     ),
     log_level: str = typer.Option("info", envvar="TUNELAB_LOG_LEVEL", help="critical, error, warning, info, debug."),
+    header_timeout: float = typer.Option(
+        10.0,
+        "--header-timeout",
+        envvar="TUNELAB_HEADER_TIMEOUT_S",
+        help="Seconds a client has to send its request headers; then the connection is closed.",
+    ),
+    body_timeout: float = typer.Option(
+        30.0, "--body-timeout", envvar="TUNELAB_BODY_TIMEOUT_S", help="Seconds to send the request body (408 beyond)."
+    ),
+    request_timeout: float = typer.Option(
+        20.0,
+        "--request-timeout",
+        envvar="TUNELAB_REQUEST_TIMEOUT_S",
+        help="Deadline of a request once its body has arrived: queue and model (504 beyond).",
+    ),
+    max_concurrent_per_key: int = typer.Option(
+        32,
+        envvar="TUNELAB_MAX_CONCURRENT_PER_KEY",
+        min=0,
+        help="Requests in flight at once per API key (429 beyond); 0: no cap.",
+    ),
+    cors_origin: Optional[list[str]] = typer.Option(
+        None,
+        "--cors-origin",
+        help="An origin allowed to call the API from a browser (repeat for more; env TUNELAB_CORS_ORIGINS=a,b). "
+        "Default: no CORS headers.",
+    ),
+    log_texts: bool = typer.Option(
+        False, "--log-texts", envvar="TUNELAB_LOG_TEXTS", help="Log request texts, masked (e-mails, phones, ids)."
+    ),
 ) -> None:
-    """Serve predictions over HTTP (POST /v1/predict), with dynamic batching, API keys and metrics."""
+    """Serve predictions over HTTP (POST /v1/predict), with dynamic batching, API keys and metrics.
+
+    Examples:
+
+      tunelab serve runs/banking77 --port 8000
+
+      tunelab serve runs/banking77-onnx --host 0.0.0.0 --api-key-file keys.txt --workers 2
+    """
     from pydantic import ValidationError
 
-    from tunelab.artifact import read_meta
+    from tunelab.serve.preflight import check_artifact
     from tunelab.serve.settings import ServeSettings, check_bind_policy
 
+    # --cors-origin wins; without it TUNELAB_CORS_ORIGINS (comma-separated) is read, else no CORS
+    origins: dict[str, Any] = {"cors_origins": tuple(cors_origin)} if cors_origin else {}
     try:
         settings = ServeSettings(
             artifact=artifact,
@@ -79,12 +118,19 @@ def serve_cli(
             max_chars=max_chars,
             max_body_bytes=max_body_bytes,
             log_level=log_level,
+            header_timeout_s=header_timeout,
+            body_timeout_s=body_timeout,
+            request_timeout_s=request_timeout,
+            max_concurrent_per_key=max_concurrent_per_key or None,
+            log_texts=log_texts,
+            **origins,
         )
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in err.errors())
         raise ConfigError(f"invalid serve settings: {problems}") from None
     check_bind_policy(settings)
-    meta = read_meta(settings.artifact)  # fail now, not in a worker, when this is no artifact
+    # fail now, in one line, not in a worker: no artifact, a broken tunelab.json, missing or damaged weights
+    meta = check_artifact(settings.artifact, settings.backend)
     console = Console(stderr=True)
     if not settings.auth_enabled:
         console.print(

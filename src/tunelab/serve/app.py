@@ -21,15 +21,18 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tunelab import __version__
 from tunelab.errors import ConfigError, TunelabError
-from tunelab.serve.auth import KeyVerifier
+from tunelab.serve.auth import KeySlots, KeyVerifier
 from tunelab.serve.batching import MicroBatcher
+from tunelab.serve.guard import RequestGuardMiddleware
 from tunelab.serve.logs import RequestContextMiddleware, configure_logging
 from tunelab.serve.metrics import ServeMetrics
+from tunelab.serve.protocol import TIMEOUT_CALLBACK, protocol_factory
 from tunelab.serve.routes import ServiceState, api, monitoring, probes
 from tunelab.serve.schemas import ApiError, error_response
 from tunelab.serve.settings import ServeSettings
@@ -37,6 +40,7 @@ from tunelab.serve.settings import ServeSettings
 log = logging.getLogger("tunelab.serve")
 Loader = Callable[[ServeSettings], Any]
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+DOCS_ASSETS = "/docs-assets"  # Swagger UI and ReDoc files served from the fastapi-offline package
 
 
 def load_predictor(settings: ServeSettings):
@@ -109,8 +113,9 @@ async def load_model(state: ServiceState, loader: Loader) -> None:
     try:
         predictor = await _in_thread(loader, settings)
     except Exception as exc:
-        state.load_error = f"{type(exc).__name__}: {exc}"
-        log.error("model failed to load: %s", state.load_error, exc_info=exc)
+        state.load_error = str(exc) if isinstance(exc, TunelabError) else f"{type(exc).__name__}: {exc}"
+        # an error the user can fix is one line; anything else keeps its traceback for a bug report
+        log.error("model failed to load: %s", state.load_error, exc_info=None if isinstance(exc, TunelabError) else exc)
         if state.on_load_error is not None:
             state.on_load_error()
         return
@@ -127,59 +132,6 @@ async def load_model(state: ServiceState, loader: Loader) -> None:
     state.predictor, state.ready = predictor, True
     state.metrics.model_loaded.set(1)
     log.info("model ready", extra={"model": state.summary(), "seconds": round(time.perf_counter() - started, 2)})
-
-
-class BodyLimitMiddleware:
-    """413 for a body over ``max_body_bytes``: from Content-Length before reading anything, else
-    counting the bytes actually received. The body is read (at most the limit) before the app runs
-    and handed on unchanged, so nothing parses a body that is too large."""
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    def _too_large(self) -> Any:
-        return error_response(
-            413,
-            "body_too_large",
-            f"the request body is larger than {self.max_body_bytes} bytes",
-            detail={"limit": "max_body_bytes", "value": self.max_body_bytes},
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), None)
-        if declared is not None:
-            if not declared.isdigit():
-                await error_response(400, "bad_request", "invalid Content-Length header")(scope, receive, send)
-                return
-            if int(declared) > self.max_body_bytes:
-                await self._too_large()(scope, receive, send)
-                return
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._too_large()(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
 
 
 def install_exception_handlers(app: FastAPI) -> None:
@@ -217,7 +169,8 @@ def create_app(settings: ServeSettings, *, loader: Loader | None = None) -> Fast
             log.warning("authentication is off: no API keys configured")
         loading = asyncio.create_task(load_model(state, loader or load_predictor), name="tunelab-load")
         try:
-            yield
+            # the lifespan state reaches uvicorn's protocol objects: header timeouts are counted here
+            yield {TIMEOUT_CALLBACK: state.metrics.observe_timeout}
         finally:
             loading.cancel()
             await asyncio.gather(loading, return_exceptions=True)
@@ -226,7 +179,8 @@ def create_app(settings: ServeSettings, *, loader: Loader | None = None) -> Fast
             state.ready = False
             state.metrics.model_loaded.set(0)
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc load their JS and CSS from this server: they work offline
+        static_url=DOCS_ASSETS,
         title="tunelab",
         version=__version__,
         summary="Predictions from a fine-tuned tunelab model.",
@@ -237,12 +191,31 @@ def create_app(settings: ServeSettings, *, loader: Loader | None = None) -> Fast
     )
     app.state.service = state
     app.state.api_keys = state.keys
+    app.state.key_slots = KeySlots(settings.max_concurrent_per_key)
     app.include_router(probes)
     app.include_router(api)
     app.include_router(monitoring)
     install_exception_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware, metrics=state.metrics)  # added last: outermost
+    app.add_middleware(
+        RequestGuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_timeout_s,
+        request_timeout=settings.request_timeout_s,
+        on_timeout=state.metrics.observe_timeout,
+    )
+    if settings.cors_origins:  # none by default: no CORS headers at all
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    # added last: outermost; it labels requests the router never saw by matching the routes itself
+    # (FastAPI keeps included routers as lazy wrappers without a path: match their own routes)
+    routes = [r for r in app.router.routes if getattr(r, "path", None)] + [*probes.routes, *api.routes]
+    app.add_middleware(RequestContextMiddleware, metrics=state.metrics, routes=[*routes, *monitoring.routes])
     return app
 
 
@@ -253,6 +226,21 @@ def create_app_from_env() -> FastAPI:
     return create_app(settings)
 
 
+def uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
+    """uvicorn's options for these settings (``uvicorn.Config(app, **options)`` or ``uvicorn.run``)."""
+    return dict(
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=30,
+        # uvicorn's h11 protocol plus a header read timeout (slow senders); a functools.partial,
+        # so it pickles into --workers processes
+        http=protocol_factory(settings.header_timeout_s),
+    )
+
+
 def run(settings: ServeSettings) -> None:
     """Serve with uvicorn (blocking); ``settings.workers > 1`` starts worker processes. A single
     process stops when the model cannot be loaded, and this raises; workers keep answering
@@ -260,14 +248,7 @@ def run(settings: ServeSettings) -> None:
     import uvicorn
 
     configure_logging(settings.log_level)
-    options: dict[str, Any] = dict(
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
-    )
+    options = uvicorn_options(settings)
     if settings.workers > 1:
         os.environ.update(settings.to_env())
         uvicorn.run("tunelab.serve.app:create_app_from_env", factory=True, workers=settings.workers, **options)

@@ -1,6 +1,11 @@
 """Structured JSON logs and the per-request context: request id, one access-log line, HTTP metrics.
 
-The access line holds method, path, status, duration_ms and n_texts, never the texts."""
+The access line holds method, path, route, status, duration_ms and n_texts. It holds the texts only
+when ``log_texts`` is on, and then masked (``tunelab.data.pii.mask_text``: e-mail addresses, phone,
+card and account numbers, ID numbers, IP addresses become ``<EMAIL>``, ``<PHONE>``, ...).
+
+A request whose client went away before its answer is recorded with status 499 (nginx's "client
+closed request") under its route, so a disconnect is never counted as a server error."""
 
 from __future__ import annotations
 
@@ -10,12 +15,15 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tunelab.serve.guard import DISCONNECTED_KEY
 from tunelab.serve.metrics import ServeMetrics
 from tunelab.serve.schemas import error_response
 
@@ -23,6 +31,7 @@ access_log = logging.getLogger("tunelab.serve.access")
 log = logging.getLogger("tunelab.serve")
 
 CONTEXT_KEY = "tunelab.context"
+CLIENT_CLOSED = 499  # nginx's status for a client that closed the connection before the answer
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -69,6 +78,23 @@ def configure_logging(level: str = "info") -> None:
 class RequestContext:
     request_id: str
     n_texts: int | None = None
+    texts: list[str] | None = None  # only with log_texts, and masked
+
+
+def route_of(scope: Scope, routes: Sequence[BaseRoute]) -> str:
+    """The route template of a request (``/v1/predict``), also for one the router never saw
+    (refused, timed out or abandoned before routing); ``unmatched`` when no route fits."""
+    route = scope.get("route")
+    if getattr(route, "path", None):
+        return route.path  # type: ignore[union-attr]
+    partial = None
+    for candidate in routes:
+        match, _ = candidate.matches(scope)
+        if match is Match.FULL:
+            return getattr(candidate, "path", None) or "unmatched"
+        if match is Match.PARTIAL and partial is None:  # the path fits, the method does not
+            partial = getattr(candidate, "path", None)
+    return partial or "unmatched"
 
 
 def request_id_from(scope: Scope) -> str:
@@ -85,9 +111,10 @@ class RequestContextMiddleware:
     """Outermost layer: request id in and out, the access-log line, request metrics, and a JSON 500
     for anything that escaped the exception handlers."""
 
-    def __init__(self, app: ASGIApp, metrics: ServeMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServeMetrics, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -120,16 +147,19 @@ class RequestContextMiddleware:
             await response(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            if not response_started and scope.get(DISCONNECTED_KEY):
+                status = CLIENT_CLOSED
+            route = route_of(scope, self.routes)
             self.metrics.observe_request(route, scope["method"], status, seconds)
-            access_log.info(
-                "request",
-                extra={
-                    "request_id": context.request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "n_texts": context.n_texts,
-                },
-            )
+            extra: dict[str, Any] = {
+                "request_id": context.request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "n_texts": context.n_texts,
+            }
+            if context.texts is not None:
+                extra["texts"] = context.texts
+            access_log.info("request", extra=extra)

@@ -42,6 +42,14 @@ class ServeMetrics:
         self.texts = Counter("tunelab_texts_predicted", "Texts predicted.", registry=r)
         self.model_loaded = Gauge("tunelab_model_loaded", "1 once the model is loaded and warm.", registry=r)
         self.queued = Gauge("tunelab_queued_texts", "Texts waiting for a model call.", registry=r)
+        self.timeouts = Counter(
+            "tunelab_http_timeouts",
+            "Requests cut short by a timeout, by phase: header (connection closed), body (408), deadline (504).",
+            ["phase"],
+            registry=r,
+        )
+        for phase in ("header", "body", "deadline"):
+            self.timeouts.labels(phase)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         labels = (route, method, str(status))
@@ -51,6 +59,9 @@ class ServeMetrics:
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.inference.observe(seconds)
+
+    def observe_timeout(self, phase: str) -> None:
+        self.timeouts.labels(phase).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from tunelab.errors import InputError
-from tunelab.serve.auth import ApiKeyDep, KeyVerifier
+from tunelab.serve.auth import ApiKeyDep, KeySlotDep, KeyVerifier
 from tunelab.serve.batching import BatcherClosed, MicroBatcher, QueueFull
 from tunelab.serve.logs import CONTEXT_KEY, RequestContext
 from tunelab.serve.metrics import ServeMetrics
@@ -149,6 +149,38 @@ def check_pairs(body: PredictRequest, predictor: Any) -> None:
         ) from None
 
 
+def text_problem(text: str) -> str | None:
+    """Why a text cannot be predicted (training refuses such texts too), or None."""
+    if not text:
+        return "empty"
+    if not text.strip():
+        return "whitespace"
+    if "\x00" in text:
+        return "nul"
+    return None
+
+
+TEXT_PROBLEMS = {
+    "empty": "is empty",
+    "whitespace": "holds only whitespace",
+    "nul": "contains a NUL character (\\u0000)",
+}
+
+
+def check_texts(body: PredictRequest) -> None:
+    """422 ``invalid_text`` naming the first text that is empty, only whitespace, or holds a NUL."""
+    for field, texts in (("texts", body.texts), ("text_pairs", body.text_pairs or ())):
+        for i, text in enumerate(texts):
+            problem = text_problem(text)
+            if problem is not None:
+                raise ApiError(
+                    422,
+                    "invalid_text",
+                    f"{field}[{i}] {TEXT_PROBLEMS[problem]}; every text needs visible content",
+                    detail={"field": f"{field}[{i}]", "index": i, "reason": problem},
+                )
+
+
 def check_limits(body: PredictRequest, settings: ServeSettings) -> None:
     n = len(body.texts)
     if n == 0:
@@ -186,9 +218,19 @@ def check_limits(body: PredictRequest, settings: ServeSettings) -> None:
             )
 
 
+def masked_texts(body: PredictRequest) -> list[str]:
+    """The request's texts (and second texts) for the log, with personal data masked."""
+    from tunelab.data.pii import mask_text
+
+    texts = [mask_text(text) for text in body.texts]
+    if body.text_pairs is not None:
+        texts += [mask_text(text) for text in body.text_pairs]
+    return texts
+
+
 # -- routes ------------------------------------------------------------------------------------
 probes = APIRouter(tags=["probes"])
-api = APIRouter(prefix="/v1", tags=["model"], dependencies=[ApiKeyDep], responses=ERROR_RESPONSES)
+api = APIRouter(prefix="/v1", tags=["model"], dependencies=[KeySlotDep], responses=ERROR_RESPONSES)
 monitoring = APIRouter(tags=["monitoring"], dependencies=[ApiKeyDep])
 
 
@@ -241,8 +283,11 @@ PREDICT_OPENAPI = {
 async def predict(request: Request, service: ReadyServiceDep, context: ContextDep) -> Response:
     body = await read_predict_request(request)
     check_limits(body, service.settings)
+    check_texts(body)
     check_pairs(body, service.predictor)
     context.n_texts = len(body.texts)
+    if service.settings.log_texts:
+        context.texts = masked_texts(body)
     pairs = body.text_pairs if body.text_pairs is not None else [None] * len(body.texts)
     assert service.batcher is not None  # the ready dependency guarantees it
     try:

@@ -130,8 +130,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in {
         401: "Missing or invalid API key",
+        408: "The request body did not arrive in time",
         413: "Request body too large",
-        422: "Invalid JSON, or texts over a limit",
-        503: "Model not loaded yet, or overloaded",
+        415: "The body is not declared as JSON (Content-Type: application/json)",
+        422: "Invalid JSON, texts over a limit, or empty / whitespace-only / NUL texts",
+        429: "Too many requests in flight for this API key (Retry-After)",
+        503: "Model not loaded yet, or overloaded (Retry-After)",
+        504: "Not answered within the request deadline",
     }.items()
 }

@@ -104,6 +104,38 @@ class ServeSettings(BaseSettings):
         4096, ge=1, description="Texts waiting for the model before new requests get 503 (back-pressure)."
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's headers (counted from the connection or from "
+        "the first byte of the next request); then the connection is closed (408 when part of a request came).",
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="Seconds a client has to send the whole request body (408 beyond)."
+    )
+    request_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        le=3600,
+        description="Deadline of a request once its body has arrived: waiting for the model and the model "
+        "call (504 `deadline_exceeded` beyond).",
+    )
+    max_concurrent_per_key: int | None = Field(
+        32,
+        ge=1,
+        le=100_000,
+        description="Requests to /v1 in flight at once per API key (429 beyond); None: no cap. "
+        "Applies when API keys are configured, per worker process.",
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Origins allowed to call the API from a browser (CORS), e.g. https://app.example.com; "
+        "'*' for any. Default: none, and no CORS headers at all.",
+    )
+    log_texts: bool = Field(
+        False, description="Put the request texts in the access log, masked (e-mails, phones, ids, ...)."
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -113,6 +145,26 @@ class ServeSettings(BaseSettings):
         if isinstance(value, str):
             value = value.split(",")
         return tuple(dict.fromkeys(hash_key(str(v)) for v in value if str(v).strip()))
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = value.split(",")
+        origins = tuple(dict.fromkeys(str(v).strip().rstrip("/") for v in value if str(v).strip()))
+        for origin in origins:
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"'{origin}' is not an origin such as https://app.example.com (or '*')")
+        return origins
+
+    @field_validator("max_concurrent_per_key", mode="before")
+    @classmethod
+    def _none_or_number(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "0", "off"):
+            return None
+        return None if value == 0 else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -148,8 +200,10 @@ class ServeSettings(BaseSettings):
         ``ServeSettings()``. Keys travel as digests; the key file is not read again."""
         env: dict[str, str] = {}
         for name, value in self.model_dump(exclude={"api_key_file"}).items():
-            if name == "api_keys":
-                env["TUNELAB_API_KEYS"] = ",".join(value)
+            if name in ("api_keys", "cors_origins"):
+                env[f"TUNELAB_{name.upper()}"] = ",".join(value)
+            elif name == "max_concurrent_per_key" and value is None:
+                env["TUNELAB_MAX_CONCURRENT_PER_KEY"] = "none"
             elif value is not None:
                 env[f"TUNELAB_{name.upper()}"] = str(value)
         return env
