@@ -15,6 +15,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from tunelab.serve.protocol import HeaderTimeoutH11Protocol, protocol_factory
 from tunelab.serve.settings import ServeSettings
