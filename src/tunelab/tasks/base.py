@@ -14,11 +14,14 @@ everything that depends on what is predicted:
   ``prediction_records`` (JSON for predict and serve) and ``agreement`` (export parity) use;
 - presentation: ``print_report``, ``write_plots``, ``record_table`` (CSV/terminal), ``describe``
   (service model info), ``prediction_schema`` (OpenAPI).
+- data checks (`tunelab check`): ``check_facts`` (what to compare, the classes, the task's own
+  facts and warnings), ``token_lengths``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -45,6 +48,36 @@ class Scorer(Protocol):
     def add(self, indices: Sequence[int], items: Sequence[Any]) -> None: ...
 
     def result(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One example as `tunelab check` compares it: ``text`` is its input (a text pair joined by a
+    tab, tokens by spaces), ``label`` its target as a string (None when unlabelled), ``classes``
+    the classes it counts towards (its labels; one entry per entity for NER)."""
+
+    text: str
+    label: str | None
+    source: str
+    line: int
+    classes: tuple[str, ...] = ()
+
+
+@dataclass
+class CheckFacts:
+    """What a task tells `tunelab check`: the items of each split, its classes (counted per split
+    for rare classes and imbalance; None when it has none), and its own facts, tables and
+    warnings (one "what to do" line each)."""
+
+    items: dict[str, list[CheckItem]]
+    classes: list[str] | None = None
+    class_noun: str = "label"
+    class_unit: str = "examples"
+    imbalance_hint: str = "add examples of the rare classes"
+    truncates: bool = True  # False: an input longer than model.max_length is split, not cut
+    facts: dict[str, Any] = field(default_factory=dict)
+    tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)  # title, header, rows
+    warnings: list[str] = field(default_factory=list)
 
 
 class Task(Protocol):
@@ -116,6 +149,11 @@ class Task(Protocol):
     def check_known(self, examples: Sequence[Any], where: str) -> None: ...
 
     def make_examples(self, texts: Any = None, text_pairs: Any = None, tokens: Any = None) -> list[Any]: ...
+
+    # -- data checks (`tunelab check`) -----------------------------------------------------------
+    def check_facts(self, parts: dict[str, Sequence[Any]], splits: Any) -> CheckFacts: ...
+
+    def token_lengths(self, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Any]) -> list[int]: ...
 
     # -- presentation --------------------------------------------------------------------------
     def print_report(self, metrics: dict[str, Any], console: Console | None, title: str) -> None: ...
@@ -209,6 +247,18 @@ class BaseTask:
         if text_pairs is not None and len(text_pairs) != len(texts):
             raise InputError(f"got {len(texts)} texts but {len(text_pairs)} text_pairs; give one second text per text")
 
+    def check_facts(self, parts: dict[str, Sequence[Any]], splits: Any) -> CheckFacts:
+        """The examples as `tunelab check` compares them; no classes, no facts of the task's own."""
+        return CheckFacts(items={name: [check_item(ex) for ex in examples] for name, examples in parts.items()})
+
+    def token_lengths(self, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Any]) -> list[int]:
+        """Each example's length in tokens (special tokens included) before any cut; by default from
+        ``encode`` without a limit, which must then give one item per example."""
+        encoded: EncodedDataset = self.encode(tokenizer, examples, 10**9)  # type: ignore[attr-defined]
+        if len(encoded) != len(examples):
+            raise NotImplementedError(f"{type(self).__name__} encodes several items per example (token_lengths)")
+        return list(encoded.lengths)
+
     def print_report(self, metrics: dict[str, Any], console: Console | None, title: str) -> None:
         rows = [(k, f"{v:.4f}") for k, v in metrics.items() if isinstance(v, (int, float))]
         from rich.table import Table
@@ -231,6 +281,22 @@ class BaseTask:
 
     def card_summary(self) -> str:
         return f"{len(self.labels)} labels: " + shown_names(self.labels)
+
+
+def check_item(example: Any, classes: Iterable[str] = ()) -> CheckItem:
+    """A CheckItem of an example with ``text``, ``text_pair``, ``label``, ``source`` and ``line``
+    (tunelab.data.example.Example); a tuple of labels reads "a|b", a number as Python writes it."""
+    label = example.label
+    shown = "|".join(label) if isinstance(label, tuple) else None if label is None else str(label)
+    pair = getattr(example, "text_pair", None)
+    text = example.text if pair is None else f"{example.text}\t{pair}"
+    return CheckItem(text, shown, str(example.source), int(example.line), tuple(classes))
+
+
+def shown_lines(lines: Sequence[int], limit: int = 5) -> str:
+    """ "4, 9, 12 and 3 more": line numbers for a one-line message."""
+    text = ", ".join(str(n) for n in lines[:limit])
+    return text + (f" and {len(lines) - limit} more" if len(lines) > limit else "")
 
 
 def shown_names(names: Iterable[str], limit: int = 30) -> str:

@@ -20,7 +20,7 @@ from tunelab.errors import ConfigError
 from tunelab.evaluation.plots import plot_confusion_matrix, plot_multilabel_counts
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import load_with_head
-from tunelab.tasks.base import LossFn, Outputs, shown_names, softmax
+from tunelab.tasks.base import CheckFacts, LossFn, Outputs, check_item, shown_names, softmax
 from tunelab.tasks.text import TextTask
 from tunelab.tasks.text_classification.config import TextClassificationConfig, TextClassificationData
 from tunelab.tasks.text_classification.data import load_splits
@@ -153,6 +153,30 @@ class TextClassificationTask(TextTask):
 
     def check_known(self, examples: Sequence[Example], where: str) -> None:
         check_known_labels(examples, self.labels, where)
+
+    def check_facts(self, parts: dict[str, Sequence[Example]], splits: Any) -> CheckFacts:
+        """Each example counts towards its label (each of its labels, multi-label): the label
+        distribution; multi-label data also says how many labels an example has."""
+        items = {
+            name: [check_item(ex, ex.label if isinstance(ex.label, tuple) else (str(ex.label),)) for ex in examples]
+            for name, examples in parts.items()
+        }
+        facts: dict[str, Any] = {"labels": len(self.labels), "multi_label": self.multi_label, "pairs": self.pairs}
+        tables = []
+        if self.multi_label:
+            sizes = {name: [len(ex.label or ()) for ex in examples] for name, examples in parts.items() if examples}
+            means = {name: round(sum(n) / len(n), 4) for name, n in sizes.items()}
+            empty = {name: sum(1 for k in n if k == 0) for name, n in sizes.items()}
+            facts.update(labels_per_example=means, without_labels=empty)
+            rows = [[name, f"{means[name]:.2f}", str(empty[name])] for name in sizes]
+            tables.append(("labels per example", ["split", "mean labels", "examples without labels"], rows))
+        return CheckFacts(
+            items=items,
+            classes=list(self.labels),
+            imbalance_hint="set task.class_weights: balanced, or add examples of the rare labels",
+            facts=facts,
+            tables=tables,
+        )
 
     # -- training ------------------------------------------------------------------------------
     def class_weights(self, train: Sequence[Example]) -> list[float] | None:

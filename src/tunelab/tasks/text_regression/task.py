@@ -23,7 +23,7 @@ from tunelab.errors import DataError
 from tunelab.evaluation.plots import plot_scatter
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import load_with_head
-from tunelab.tasks.base import ItemScorer, LossFn, Outputs
+from tunelab.tasks.base import CheckFacts, ItemScorer, LossFn, Outputs, shown_lines
 from tunelab.tasks.text import TextTask
 from tunelab.tasks.text_regression.config import TextRegressionConfig, TextRegressionData
 from tunelab.tasks.text_regression.data import load_splits, parse_number, with_numbers
@@ -139,6 +139,58 @@ class TextRegressionTask(TextTask):
     def check_known(self, examples: Sequence[Example], where: str) -> None:
         for ex in examples:
             _number(ex)
+
+    def check_facts(self, parts: dict[str, Sequence[Example]], splits: Any) -> CheckFacts:
+        """The targets' min/max/mean/std per split, and the targets outside train's range (dev/test)
+        or outside task.min_value/max_value (predictions are clipped to it: they can never reach them)."""
+        checked = super().check_facts(parts, splits)
+        values = {name: np.asarray([_number(ex) for ex in exs], dtype=np.float64) for name, exs in parts.items() if exs}
+        stats = {
+            name: {"count": len(v), **{key: float(getattr(v, key)()) for key in ("min", "max", "mean", "std")}}
+            for name, v in values.items()
+        }
+        low, high = stats["train"]["min"], stats["train"]["max"]
+        lo, hi = self.config.min_value, self.config.max_value
+        outside_train: dict[str, list[int]] = {}
+        outside_range: dict[str, list[int]] = {}
+        for name, numbers in values.items():
+            exs = parts[name]
+            if name != "train":
+                outside_train[name] = [ex.line for ex, v in zip(exs, numbers) if v < low or v > high]
+            if lo is not None or hi is not None:
+                outside_range[name] = [
+                    ex.line for ex, v in zip(exs, numbers) if (lo is not None and v < lo) or (hi is not None and v > hi)
+                ]
+        warnings = [
+            f"{name} has {len(lines)} targets outside train's range [{low:g}, {high:g}] (lines {shown_lines(lines)}): "
+            "the model rarely predicts beyond what it was trained on; check them or add such examples to train"
+            for name, lines in outside_train.items()
+            if lines
+        ]
+        shown_range = f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
+        warnings += [
+            f"{name} has {len(lines)} targets outside task.min_value/max_value {shown_range} (lines "
+            f"{shown_lines(lines)}): predictions are clipped to that range; fix the targets or the range"
+            for name, lines in outside_range.items()
+            if lines
+        ]
+        checked.facts = {
+            "targets": stats,
+            "outside_train_range": {name: {"count": len(n), "lines": n} for name, n in outside_train.items()},
+            "outside_configured_range": {name: {"count": len(n), "lines": n} for name, n in outside_range.items()},
+        }
+        checked.tables = [
+            (
+                "targets",
+                ["split", "count", "min", "max", "mean", "std"],
+                [
+                    [name, str(s["count"])] + [f"{s[k]:.4g}" for k in ("min", "max", "mean", "std")]
+                    for name, s in stats.items()
+                ],
+            )
+        ]
+        checked.warnings = warnings
+        return checked
 
     def loss_fn(self, train: Sequence[Example]) -> LossFn:
         return RegressionLoss()

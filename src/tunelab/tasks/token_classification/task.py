@@ -17,7 +17,7 @@ from tunelab.data.batching import IGNORE_INDEX, pad_sequences
 from tunelab.errors import ConfigError, DataError, InputError
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import load_with_head
-from tunelab.tasks.base import BaseTask, ItemScorer, Outputs, shown_names, softmax
+from tunelab.tasks.base import BaseTask, CheckFacts, CheckItem, ItemScorer, Outputs, shown_names, softmax
 from tunelab.tasks.token_classification.align import NerEncoded, encode_words
 from tunelab.tasks.token_classification.config import TokenClassificationConfig, TokenClassificationData
 from tunelab.tasks.token_classification.data import NerSplits, check_known_types, entity_types, load_ner_splits
@@ -49,6 +49,19 @@ class TokenCrossEntropy(torch.nn.Module):
 
 def iob2_tags(types: Sequence[str]) -> list[str]:
     return ["O"] + [f"{prefix}-{t}" for t in types for prefix in ("B", "I")]
+
+
+def _check_item(example: NerExample) -> CheckItem:
+    """A sentence as `tunelab check` compares it: its words (or text), labelled by its tags (or entities)."""
+    label: str | None
+    if example.text is not None:
+        text = example.text
+        label = "; ".join(f"{t} {text[a:b]!r}" for t, a, b in example.entities()) or "no entities"
+    else:
+        text = " ".join(example.tokens)
+        label = None if example.tags is None else " ".join(example.tags)
+    types = tuple(t for t, _, _ in example.entities())
+    return CheckItem(text, label, example.source, example.line, types)
 
 
 class TokenClassificationTask(BaseTask):
@@ -226,6 +239,44 @@ class TokenClassificationTask(BaseTask):
 
     def check_known(self, examples: Sequence[NerExample], where: str) -> None:
         check_known_types(list(examples), self.types, where)
+
+    def check_facts(self, parts: dict[str, Sequence[NerExample]], splits: NerSplits) -> CheckFacts:
+        """Sentences compared by their words (or text), labelled by their tags (or entities); each
+        entity counts towards its type. Facts: the scheme read, tags repaired while reading, and per
+        split the sentences, entities and sentences without any."""
+        items = {name: [_check_item(ex) for ex in examples] for name, examples in parts.items()}
+        counts = {
+            name: {
+                "sentences": len(examples),
+                "entities": sum(len(ex.entities()) for ex in examples),
+                "without_entities": sum(1 for ex in examples if not ex.entities()),
+            }
+            for name, examples in parts.items()
+            if examples
+        }
+        warnings = []
+        if splits.repairs:
+            warnings.append(
+                f"{splits.repairs} invalid tags or overlapping spans were repaired while reading (data.repair_tags): "
+                "check the tag sequences in the files"
+            )
+        return CheckFacts(
+            items=items,
+            classes=list(self.types),
+            class_noun="entity type",
+            class_unit="entities",
+            imbalance_hint="set task.class_weights: balanced, or add sentences with the rare entity types",
+            truncates=False,  # a long sentence becomes overlapping windows
+            facts={"format": splits.format, "tag_scheme": splits.scheme, "repairs": splits.repairs, "splits": counts},
+            tables=[
+                (
+                    f"sentences ({splits.format}, {splits.scheme} tags)",
+                    ["split", "sentences", "entities", "without entities"],
+                    [[name, *(str(v) for v in c.values())] for name, c in counts.items()],
+                )
+            ],
+            warnings=warnings,
+        )
 
     def make_examples(self, texts: Any = None, text_pairs: Any = None, tokens: Any = None) -> list[NerExample]:
         if text_pairs is not None:
