@@ -14,9 +14,17 @@ def evaluate_cli(
     text_pair_column: Optional[str] = typer.Option(None, help="Second text column for pairs."),
     label_column: Optional[str] = typer.Option(None, help="Label column (default: as in training, else detected)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
     batch_size: int = typer.Option(64, help="Texts per forward pass."),
 ) -> None:
-    """Score an artifact on a labelled file: the same numbers as the training-time report."""
+    """Score an artifact on a labelled file: the same numbers as the training-time report.
+
+    Examples:
+
+      tunelab evaluate runs/banking77 data/test.csv
+
+      tunelab evaluate runs/banking77 data/test.csv --json reports/test.json --overwrite
+    """
     from tunelab.workflow.evaluate import evaluate_artifact
 
     evaluate_artifact(
@@ -26,6 +34,7 @@ def evaluate_cli(
         text_pair_column=text_pair_column,
         label_column=label_column,
         json_out=json_out,
+        overwrite=overwrite,
         batch_size=batch_size,
         console=Console(),
     )

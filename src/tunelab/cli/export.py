@@ -25,7 +25,14 @@ def export_cli(
     max_drop: float = typer.Option(1.0, "--max-drop", help="Largest allowed drop of the dev metric, in points."),
     no_optimize: bool = typer.Option(False, "--no-optimize", help="Skip ONNX Runtime's graph fusions."),
 ) -> None:
-    """Export an artifact to ONNX (optionally int8) and check it against the torch model on dev data."""
+    """Export an artifact to ONNX (optionally int8) and check it against the torch model on dev data.
+
+    Examples:
+
+      tunelab export runs/banking77 -o runs/banking77-onnx
+
+      tunelab export runs/banking77 -o runs/banking77-int8 --quantize int8 --overwrite
+    """
     if format.lower() != "onnx":
         raise TunelabError(f"unknown export format '{format}'; supported: onnx")
     from tunelab.export.onnx import export_onnx

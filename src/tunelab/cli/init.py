@@ -30,7 +30,14 @@ def init_cli(
         None, help="A task's name or short alias (default: the default task); an unknown one lists them all."
     ),
 ) -> None:
-    """Print a commented starter config (redirect it to a file)."""
+    """Print a commented starter config (redirect it to a file).
+
+    Examples:
+
+      tunelab init classification > config.yaml
+
+      tunelab init ner > ner.yaml
+    """
     from tunelab.config import DEFAULT_TASK
 
     typer.echo(starter_config(kind or DEFAULT_TASK), nl=False)

@@ -31,6 +31,7 @@ from tunelab.artifact import (
 )
 from tunelab.config import parse_data_config, parse_task_config
 from tunelab.errors import TunelabError
+from tunelab.files import check_writable_dir
 from tunelab.inference.predictor import Predictor, TorchBackend
 
 OPSET = 17
@@ -92,7 +93,10 @@ def export_onnx(
         )
     if output.resolve() == artifact.resolve():
         raise ExportError("the export directory must differ from the artifact; choose another -o")
+    if artifact.resolve().is_relative_to(output.resolve()):
+        raise ExportError(f"-o {output} holds the artifact {artifact}; replacing it would delete the artifact")
     check_output_dir(output, overwrite)
+    check_writable_dir(output.parent, what=str(output))  # before minutes of work, not after
     torch_predictor = Predictor.from_artifact(artifact, backend="torch", device="cpu")
     examples, data_info = dev_examples(torch_predictor, meta, data)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +102,12 @@ class Predictor:
         meta = read_meta(path)
         if backend is None:
             backend = "onnx" if meta.export and not (path / "model.safetensors").is_file() else "torch"
+        check_artifact_files(path, meta, backend)
         task = task_from_state(parse_task_config(meta.task.config), meta.task.state)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        runner = backend_class(backend).from_artifact(path, task, meta, device)
+        with _damaged(path, "tokenizer"):
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        with _damaged(path, "model"):
+            runner = backend_class(backend).from_artifact(path, task, meta, device)
         return cls(runner, tokenizer, task, meta, batch_size=batch_size)
 
     @property
@@ -195,6 +199,83 @@ class Predictor:
         for indices, outputs in self.batches(encoded):
             scorer.add(indices, self.task.decode_batch(encoded, indices, outputs))
         return scorer.result()
+
+
+# What a directory needs to be loadable, checked before any library is asked to read it: a
+# missing weights file otherwise surfaces as a transformers OSError, a missing tokenizer as a
+# silently empty tokenizer that turns every word into [UNK].
+FULL_WEIGHTS = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+
+
+def check_artifact_files(path: Path, meta: ArtifactMeta, backend: str) -> None:
+    """Refuse an incomplete or damaged artifact with a message naming what is missing or broken."""
+    from tunelab.files import safetensors_problem
+
+    if backend == "onnx":
+        from tunelab.inference.onnx_backend import ONNX_FILE
+
+        if not (path / ONNX_FILE).is_file():
+            from tunelab.artifact import ArtifactError
+
+            raise ArtifactError(f"{path} has no {ONNX_FILE}; export it with `tunelab export` or use the torch backend")
+    elif meta.method.stored == "full_model":
+        if not any((path / name).is_file() for name in FULL_WEIGHTS):
+            raise ArtifactLoadError(
+                f"{path} has no model weights (model.safetensors); the artifact is incomplete: copy it again or retrain"
+            )
+    elif not any(p.suffix in (".safetensors", ".bin") for p in path.iterdir() if p.is_file()):
+        raise ArtifactLoadError(
+            f"{path} has none of the weights its method ({meta.method.name}) trained; the artifact is incomplete"
+        )
+    for weights in sorted(path.glob("*.safetensors")):
+        problem = safetensors_problem(weights)
+        if problem is not None:
+            raise ArtifactLoadError(f"{problem}; the artifact is damaged: copy it again or retrain")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise ArtifactLoadError(
+            f"{path} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...); the artifact is incomplete"
+        )
+
+
+@contextmanager
+def _damaged(path: Path, what: str) -> Iterator[None]:
+    """A library's failure to read an artifact's files as an ArtifactLoadError naming the directory;
+    tunelab's own errors, and the environment's (permissions, ...), pass unchanged."""
+    from safetensors import SafetensorError
+
+    from tunelab.errors import describe_os_error
+
+    try:
+        yield
+    except TunelabError:
+        raise
+    except OSError as err:
+        if err.errno is not None and describe_os_error(err) is not None:
+            raise
+        raise ArtifactLoadError(f"{path}: cannot load the {what}: {_first_line(err)}; the artifact is damaged") from err
+    except (SafetensorError, ValueError, KeyError, RuntimeError, EOFError) as err:
+        raise ArtifactLoadError(
+            f"{path}: cannot load the {what} ({type(err).__name__}: {_first_line(err)}); the artifact is damaged "
+            "or incomplete"
+        ) from err
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def load(path: str | Path, *, backend: str | None = None, device: str | None = None, batch_size: int = 64) -> Predictor:

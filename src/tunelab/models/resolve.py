@@ -108,6 +108,26 @@ def _package_files(spec: PackagedModel) -> tuple[str, ...]:
     return tuple(str(root / f) for f in spec.licence_files if (root / f).is_file())
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack")
+
+
+def check_model_files(path: Path) -> None:
+    """A local model directory must hold weights, and its safetensors files must be whole: a clear
+    error naming the directory instead of a loader's traceback."""
+    from tunelab.files import safetensors_problem
+
+    weights = [p for p in path.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES]
+    if not weights:
+        raise ModelNotFoundError(
+            f"model directory {path} has no weights (model.safetensors or pytorch_model.bin); "
+            "copy the complete model directory"
+        )
+    for file in sorted(p for p in weights if p.suffix == ".safetensors"):
+        problem = safetensors_problem(file)
+        if problem is not None:
+            raise ModelNotFoundError(f"{problem}; the model directory {path} is damaged: copy it again")
+
+
 def resolve_model(
     name: str, *, allow_download: bool = False, revision: str | None = None, log: Callable[[str], None] | None = None
 ) -> ResolvedModel:
@@ -123,6 +143,7 @@ def resolve_model(
                 f"model directory {path} has no config.json; point model.name at a Hugging Face model "
                 "directory (config.json, weights, tokenizer files) or a tunelab artifact"
             )
+        check_model_files(path)
         return ResolvedModel(str(path.resolve()), name, "local", True)
     spec = PACKAGED_MODELS.get(name) or PACKAGED_MODELS.get(name.lower())
     if spec is not None:

@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.artifact import file_sha256, write_json
+from tunelab.files import check_output_file
 from tunelab.inference.predictor import Predictor, load
+
+
+def artifact_files(artifact: str | Path) -> list[Path]:
+    """The files of an artifact directory: inputs no output may replace."""
+    directory = Path(artifact)
+    return sorted(p for p in directory.iterdir() if p.is_file()) if directory.is_dir() else []
 
 
 def read_for_artifact(predictor: Predictor, data: str | Path, **options: Any) -> list[Any]:
@@ -23,12 +30,16 @@ def evaluate_artifact(
     text_pair_column: str | None = None,
     label_column: str | None = None,
     json_out: str | Path | None = None,
+    overwrite: bool = False,
     batch_size: int = 64,
     device: str | None = None,
     console: Any = None,
 ) -> dict[str, Any]:
     """The task's metrics of ``artifact`` on the labelled file ``data``; printed as the task's table
-    on ``console`` when given, written to ``json_out`` when given."""
+    on ``console`` when given, written to ``json_out`` when given (atomically; an existing file only
+    with ``overwrite``, never the data file or a file of the artifact)."""
+    if json_out is not None:  # refused before the model is loaded
+        check_output_file(json_out, overwrite=overwrite, inputs=[data, *artifact_files(artifact)], option="--json")
     predictor = load(artifact, batch_size=batch_size, device=device)
     examples = read_for_artifact(
         predictor, data, text_column=text_column, text_pair_column=text_pair_column, label_column=label_column
@@ -46,7 +57,6 @@ def evaluate_artifact(
         "metrics": predictor.evaluate(examples),
     }
     if json_out is not None:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
         write_json(report, Path(json_out))
     if console is not None:
         from tunelab.workflow.report import print_report
