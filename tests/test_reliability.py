@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -135,7 +136,72 @@ def world(tmp_path_factory, legacy_artifacts, tiny_model_dir) -> dict[str, str]:
     }.items():
         (configs / f"{name}.yaml").write_text(text, encoding="utf-8")
         w[f"cfg_{name}"] = configs / f"{name}.yaml"
+    _interrupted_runs(root, w)
+    _check_inputs(root, w)
     return {k: str(v) for k, v in w.items()}
+
+
+def _interrupted_runs(root: Path, w: dict[str, Path]) -> None:
+    """Scratch directories of interrupted runs of ``cfg_ok``, as `train` leaves them: the marker,
+    ``run.json`` (the config and data fingerprints of the run) and a checkpoint. The resume checks
+    run before any checkpoint is loaded, so its files need not be real."""
+    from tunelab.config import load_config
+    from tunelab.tasks import task_class
+    from tunelab.workflow.resume import run_record
+    from tunelab.workflow.train import _data_record
+
+    cfg = load_config(w["cfg_ok"])
+    config = cfg.to_dict()
+    splits = task_class(cfg.task.name).read_splits(cfg.data, cfg.task)
+    prepared = SimpleNamespace(splits=splits, parts={"train": splits.train, "dev": splits.dev, "test": splits.test})
+    data = _data_record(prepared)  # what `train` records: the real files' fingerprints
+    other_data = {**data, "train": {**data["train"], "sha256": "0" * 64}}
+
+    def interrupted(name: str, record: dict | None, checkpoint: bool = True) -> None:
+        workdir = root / f"{name}.partial"
+        workdir.mkdir()
+        (workdir / ".tunelab-partial").touch()
+        if record is not None:
+            (workdir / "run.json").write_text(json.dumps(record))
+        if checkpoint:
+            step = workdir / "checkpoints" / "step-00000005"
+            step.mkdir(parents=True)
+            (step / "checkpoint.json").write_text(json.dumps({"step": 5}))
+        w[f"run_{name}"] = root / name
+
+    interrupted("no_checkpoint", None, checkpoint=False)
+    interrupted("changed_batch", run_record({**config, "training": {**config["training"], "batch_size": 4}}, data))
+    interrupted("changed_data", run_record(config, other_data))
+    interrupted("more_epochs", run_record({**config, "training": {**config["training"], "epochs": 1.0}}, data))
+    interrupted("other_processes", run_record(config, data, processes=4))
+    interrupted("damaged_record", None)
+    (root / "damaged_record.partial" / "run.json").write_text('{"config": ')
+    interrupted("resumable", run_record(config, data))
+    foreign = root / "foreign.partial"
+    foreign.mkdir()
+    (foreign / "mine.txt").write_text("not tunelab's")
+    w["run_foreign"] = root / "foreign"
+
+
+def _check_inputs(root: Path, w: dict[str, Path]) -> None:
+    data = root / "data"
+    w["three_bad_rows"] = data / "three_bad_rows.csv"
+    w["three_bad_rows"].write_text("text,label\nmy invoice,billing\n,billing\nmy parcel\nok,\nfine,shipping\n")
+    w["semicolons"] = data / "semicolons.csv"
+    w["semicolons"].write_text("text;label\nmy invoice;billing\nmy parcel;shipping;extra\n")
+    configs = root / "configs"
+    base = w["cfg_ok"].read_text(encoding="utf-8")
+    for name, text in {
+        "three_bad_rows": base.replace(str(w["train"]), str(w["three_bad_rows"])),
+        "semicolons": base.replace(str(w["train"]), str(w["semicolons"])),
+        "bad_codec": base.replace("data:\n", "data:\n  encoding: {train: no-such-codec}\n"),
+        "bad_codec_split": base.replace("data:\n", "data:\n  encoding: {training: utf-8}\n"),
+        "bad_pii": base.replace("data:\n", "data:\n  mask_pii: [email, passport]\n"),
+        "bad_delimiter": base.replace("data:\n", "data:\n  delimiter: ';;'\n"),
+        "checkpoint_keep": base + "training:\n  checkpoint:\n    keep: 0\n",
+    }.items():
+        (configs / f"{name}.yaml").write_text(text, encoding="utf-8")
+        w[f"cfg_{name}"] = configs / f"{name}.yaml"
 
 
 # (arguments, substrings the output must hold); {name} is filled from `world`.
@@ -177,6 +243,10 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "train-model-not-cached": (["train", "{cfg_model_hub_name}", "-o", "{tmp}/o14"], ["some-org/some-model"]),
     "train-output-exists": (["train", "{cfg_ok}", "-o", "{clf}"], ["classification", "--overwrite"]),
+    "train-output-under-a-file": (
+        ["train", "{cfg_ok}", "-o", "{existing}/model"],
+        ["existing.jsonl", "not a directory"],
+    ),
     "train-output-is-a-file": (["train", "{cfg_ok}", "-o", "{existing}", "--overwrite"], ["existing.jsonl"]),
     # -- evaluate ------------------------------------------------------------------------------
     "evaluate-artifact-missing": (["evaluate", "{tmp}/no_artifact", "{dev}"], ["no_artifact"]),
@@ -253,7 +323,50 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "check-data-bad-json": (["check", "{cfg_bad_json_train}"], ["bad.jsonl:2"]),
     "check-data-empty-text": (["check", "{cfg_empty_text_train}"], ["empty_text.csv:3", "text"]),
     "check-json-is-the-config": (["check", "{cfg_ok}", "--json", "{cfg_ok}"], ["ok.yaml"]),
-    # -- LEAD: more `tunelab check` cases and the `train --resume` cases go here, in the same form --
+    "check-data-three-bad-rows": (
+        ["check", "{cfg_three_bad_rows}"],
+        ["three_bad_rows.csv:3", "three_bad_rows.csv:4", "three_bad_rows.csv:5"],
+    ),
+    "check-data-semicolons": (["check", "{cfg_semicolons}"], ["semicolons.csv:3", "separated by semicolon"]),
+    "check-data-unknown-codec": (["check", "{cfg_bad_codec}"], ["no-such-codec", "data.encoding"]),
+    "check-data-codec-for-unknown-split": (["check", "{cfg_bad_codec_split}"], ["data.encoding", "training"]),
+    "check-data-unknown-pii-type": (["check", "{cfg_bad_pii}"], ["data.mask_pii", "passport"]),
+    "check-data-bad-delimiter": (["check", "{cfg_bad_delimiter}"], ["data.delimiter"]),
+    "check-json-exists": (["check", "{cfg_ok}", "--json", "{existing}"], ["existing.jsonl", "--overwrite"]),
+    # -- train: resuming and restarting ---------------------------------------------------------
+    "train-resume-nothing": (["train", "{cfg_ok}", "-o", "{tmp}/never_ran", "--resume"], ["nothing to resume"]),
+    "train-resume-no-checkpoint": (
+        ["train", "{cfg_ok}", "-o", "{run_no_checkpoint}", "--resume"],
+        ["no_checkpoint.partial", "before its first checkpoint"],
+    ),
+    "train-resume-changed-batch-size": (
+        ["train", "{cfg_ok}", "-o", "{run_changed_batch}", "--resume", "--allow-changes"],
+        ["training.batch_size: 4 -> 32", "--restart"],
+    ),
+    "train-resume-changed-data": (
+        ["train", "{cfg_ok}", "-o", "{run_changed_data}", "--resume"],
+        ["data (train): file {train} has other contents"],
+    ),
+    "train-resume-more-epochs-not-allowed": (
+        ["train", "{cfg_ok}", "-o", "{run_more_epochs}", "--resume"],
+        ["training.epochs: 1.0 -> 5.0", "--allow-changes"],
+    ),
+    "train-resume-other-process-count": (
+        ["train", "{cfg_ok}", "-o", "{run_other_processes}", "--resume"],
+        ["processes: 4 -> 1"],
+    ),
+    "train-resume-damaged-record": (
+        ["train", "{cfg_ok}", "-o", "{run_damaged_record}", "--resume"],
+        ["damaged_record.partial/run.json", "--restart"],
+    ),
+    "train-new-run-keeps-the-checkpoint": (
+        ["train", "{cfg_ok}", "-o", "{run_resumable}"],
+        ["resumable.partial/checkpoints/step-00000005", "--resume", "--restart"],
+    ),
+    "train-foreign-scratch-directory": (["train", "{cfg_ok}", "-o", "{run_foreign}"], ["foreign.partial"]),
+    "train-resume-and-restart": (["train", "{cfg_ok}", "--resume", "--restart"], ["--resume", "--restart"]),
+    "train-allow-changes-without-resume": (["train", "{cfg_ok}", "--allow-changes"], ["--allow-changes"]),
+    "train-checkpoint-keep-zero": (["train", "{cfg_checkpoint_keep}"], ["training.checkpoint.keep"]),
 }
 
 

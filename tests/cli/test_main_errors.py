@@ -145,6 +145,11 @@ def test_unwritable_output_directory_is_refused_before_loading(monkeypatch, caps
     assert code == 2 and f"the directory {tmp_path} is not writable" in err
     code, _, err = invoke_main(monkeypatch, capsys, "evaluate", "x", "d.csv", "--json", str(tmp_path / "e.json"))
     assert code == 2 and f"the directory {tmp_path} is not writable" in err
+    # train: refused before the data is read or a model loaded, not after the training
+    config = tmp_path.parent / f"{tmp_path.name}-config.yaml"
+    config.write_text("data:\n  train: nowhere.csv\n")
+    code, _, err = invoke_main(monkeypatch, capsys, "train", str(config), "-o", str(tmp_path / "model"))
+    assert code == 2 and f"the directory {tmp_path} is not writable" in err and "nowhere.csv" not in err
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into 0o555 directories")

@@ -58,8 +58,8 @@ def _global_options(
     ),
 ) -> None:
     """Fine-tune, evaluate and use transformer models from raw CSV/TSV/JSONL files, offline."""
-    if debug:
-        os.environ["TUNELAB_DEBUG"] = "1"
+    # --debug is taken out of the arguments by main() (so it also works after the command); listed
+    # here for --help. Nothing writes TUNELAB_DEBUG: a debug run must not leak into later ones.
 
 
 app.command("init")(init.init_cli)
@@ -105,8 +105,6 @@ def main() -> None:
     one line (``internal error: ...``) and exit 1; ``--debug`` adds the traceback."""
     debug, argv = _debug_requested(sys.argv[1:])
     sys.argv[1:] = argv
-    if debug:
-        os.environ["TUNELAB_DEBUG"] = "1"
     _quiet_libraries()
     try:
         app()

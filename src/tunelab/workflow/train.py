@@ -32,6 +32,7 @@ from tunelab.artifact import (
 from tunelab.config import TunelabConfig
 from tunelab.data.encoding import EncodedDataset
 from tunelab.errors import TunelabError
+from tunelab.files import check_writable_dir
 from tunelab.inference.predictor import Predictor
 from tunelab.methods import Method, build_method, parameter_counts
 from tunelab.models.heads import HEAD_CLASSES
@@ -280,6 +281,7 @@ def train(
     output = Path(output_dir or config.output.dir).expanduser().resolve()
     overwrite = config.output.overwrite if overwrite is None else overwrite
     check_output_dir(output, overwrite)
+    check_writable_dir(output.parent, what=str(output))  # read-only or not ours: refused now, not after training
     if config.training.num_threads:
         torch.set_num_threads(config.training.num_threads)
 
