@@ -181,3 +181,23 @@ def test_safetensors_problem(tmp_path, legacy_artifacts):
         path.write_bytes(data)
         problem = safetensors_problem(path)
         assert problem is not None and str(path) in problem, name
+
+
+def test_ner_predicts_unlabelled_jsonl(monkeypatch, capsys, legacy_artifacts, tmp_path):
+    """Texts to tag carry no tags or entities yet: tokens, or a text, per line (a field set to null
+    counts as absent); evaluate still requires them."""
+    ner = str(legacy_artifacts / "ner")
+    path = write_jsonl(
+        tmp_path / "to_tag.jsonl",
+        [
+            {"id": "a", "tokens": ["john", "lives", "in", "paris"]},
+            {"id": "b", "text": "mary met peter", "entities": None},
+        ],
+    )
+    code, out, err = run(monkeypatch, capsys, "predict", ner, "-i", str(path), "-o", "-")
+    assert code == 0, err
+    records = json_lines(out)
+    assert [r["id"] for r in records] == ["a", "b"]
+    assert all("entities" in r for r in records)
+    code, _, err = run(monkeypatch, capsys, "evaluate", ner, str(path))
+    assert code == 2 and "to_tag.jsonl" in err

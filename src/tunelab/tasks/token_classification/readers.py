@@ -117,13 +117,16 @@ def read_ner_jsonl(path: str | Path, *, end_inclusive: bool = False, encoding: s
     return _jsonl_examples(read_text(path, encoding), Path(path), end_inclusive)
 
 
-def _jsonl_examples(text: str, path: Path, end_inclusive: bool = False) -> list[NerExample]:
-    """Every bad line of the file is reported, in one error (up to a cap)."""
+def _jsonl_examples(
+    text: str, path: Path, end_inclusive: bool = False, require_labels: bool = True
+) -> list[NerExample]:
+    """Every bad line of the file is reported, in one error (up to a cap). Without
+    ``require_labels`` (texts to predict) a record may have no tags or entities."""
     errors = ErrorCollector()
     examples = []
     for record in JsonlReader().read(text, path, errors=errors).records:
         try:
-            examples.append(_jsonl_example(record.values, _Where(path, record.line), end_inclusive))
+            examples.append(_jsonl_example(record.values, _Where(path, record.line), end_inclusive, require_labels))
         except DataError as err:
             errors.add(err)
     errors.check()
@@ -141,10 +144,14 @@ class _Where:
         return DataError(message, self.path, self.line, field)
 
 
-def _jsonl_example(obj: dict[str, Any], fail: _Where, end_inclusive: bool) -> NerExample:
+def _jsonl_example(obj: dict[str, Any], fail: _Where, end_inclusive: bool, require_labels: bool = True) -> NerExample:
     if "tokens" in obj:
         tokens = _strings(obj, "tokens", fail)
-        key = next((k for k in ("tags", "ner_tags") if k in obj), None)
+        key = next((k for k in ("tags", "ner_tags") if obj.get(k) is not None), None)
+        if key is None and not require_labels:
+            if not tokens:
+                raise fail("empty sentence: no tokens", "tokens")
+            return NerExample(tuple(tokens), None, source=str(fail.path), line=fail.line)
         if key is None:
             raise fail("missing field (one tag per token; 'ner_tags' is accepted too)", "tags")
         tags = _strings(obj, key, fail)
@@ -157,8 +164,10 @@ def _jsonl_example(obj: dict[str, Any], fail: _Where, end_inclusive: bool) -> Ne
         keys = ", ".join(obj) or "none"
         raise fail(f"expected 'tokens' and 'tags', or 'text' and 'entities'; found keys: {keys}")
     text = _text(obj, fail)
-    span_key = next((k for k in ("entities", "spans") if k in obj), "entities")
+    span_key = next((k for k in ("entities", "spans") if obj.get(k) is not None), "entities")
     items = obj.get(span_key)
+    if items is None and not require_labels:
+        return NerExample((), None, text=text, source=str(fail.path), line=fail.line)
     if not isinstance(items, list):
         raise fail(f"expected a list of {{start, end, type}} objects, found {json_type(items)}", span_key)
     spans = []
@@ -314,6 +323,7 @@ def read_ner_file(
     encoding: str | Mapping[str, str] = "utf-8",
     split: str | None = None,
     mask_pii: PiiMasker | None = None,
+    require_labels: bool = True,
 ) -> NerFile:
     """Read ``path``, detect its tag scheme over the whole file (unless given) and convert every
     sentence to IOB2. An invalid tag sequence or overlapping spans are a DataError naming the
@@ -330,7 +340,11 @@ def read_ner_file(
     if fmt == "conll":
         examples = _conll_examples(text, path, token_column, tag_column)
     elif fmt in ("jsonl", "cluener"):
-        examples = _jsonl_examples(text, path) if fmt == "jsonl" else _cluener_examples(text, path)
+        examples = (
+            _jsonl_examples(text, path, require_labels=require_labels)
+            if fmt == "jsonl"
+            else _cluener_examples(text, path)
+        )
     else:
         raise ConfigError(f"unknown NER data format {format!r}; use one of auto, {', '.join(FORMATS)}")
     tagged = [example for example in examples if example.tags is not None]
@@ -347,6 +361,8 @@ def read_ner_file(
     repairs = 0
     errors = ErrorCollector()  # every bad sentence is reported, in one error
     for i, example in enumerate(examples):
+        if example.tags is None and example.spans is None:  # unlabelled: a text or tokens to predict
+            continue
         if example.tags is None:
             spans, dropped = drop_overlaps(example.spans or ())
             if dropped and not repair:

@@ -232,6 +232,7 @@ class TokenClassificationTask(BaseTask):
             token_column=cfg.get("token_column", 0),
             tag_column=cfg.get("tag_column", -1),
             encoding=cfg.get("encoding", "utf-8"),
+            require_labels=require_labels,
         ).examples
         if require_labels and any(ex.tags is None and ex.spans is None for ex in examples):
             raise DataError("this file has no tags or entities to score against", path)
