@@ -28,16 +28,18 @@ def _temp_beside(path: Path) -> Path:
 
 @contextmanager
 def atomic_writer(
-    path: str | os.PathLike[str], *, encoding: str = "utf-8", newline: str | None = ""
-) -> Iterator[IO[str]]:
-    """Stream text into a temp file beside ``path``; on success it is fsynced and renamed over
-    ``path``, on any error it is removed and ``path`` is left as it was."""
+    path: str | os.PathLike[str], *, encoding: str = "utf-8", newline: str | None = "", binary: bool = False
+) -> Iterator[IO[Any]]:
+    """Stream into a temp file beside ``path`` (text, or bytes with ``binary``); on success it is
+    fsynced and renamed over ``path``, on any error it is removed and ``path`` is left as it was.
+    The temp file gets the usual 0o666 & ~umask permissions (``tempfile`` would force 0o600)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_beside(target)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding=encoding, newline=newline) as handle:
+        opened = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding=encoding, newline=newline)
+        with opened as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -136,23 +138,9 @@ def safetensors_problem(path: str | os.PathLike[str]) -> str | None:
 
 
 def atomic_write_bytes(data: bytes, path: Path) -> None:
-    """Write to a unique temp file beside ``path``, fsync, then ``os.replace`` over it.
-
-    Readers see the old file or the new one, never a partial write. The temp file is created with
-    the usual 0o666 & ~umask permissions (unlike ``tempfile``, which forces 0o600).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_beside(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` atomically: readers see the old file or the new one, never a partial write."""
+    with atomic_writer(path, binary=True) as handle:
+        handle.write(data)
 
 
 def _json_default(value: Any) -> Any:

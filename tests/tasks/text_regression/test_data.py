@@ -7,6 +7,7 @@ import pytest
 
 from tunelab.config import load_config
 from tunelab.data.example import Example
+from tunelab.data.readers import DataErrors
 from tunelab.data.split import split_examples
 from tunelab.errors import ConfigError, DataError
 from tunelab.tasks.text_regression.data import parse_number, with_numbers
@@ -78,6 +79,14 @@ def test_a_bad_label_in_train_names_file_line_and_label_column(tmp_path):
     assert (error.path, error.line, error.field) == (str(tmp_path / "train.tsv"), 2, "4")
     assert error.message == "label 'abc' is not a number"
     assert str(error) == f"{tmp_path / 'train.tsv'}:2: field '4': label 'abc' is not a number"
+
+
+def test_every_bad_number_of_a_file_is_reported_at_once(tmp_path):
+    config = stsb_config(tmp_path, row(0, "5.000") + row(1, "abc") + row(2, "1.0") + row(3, "inf") + row(4, "x1"))
+    with pytest.raises(DataErrors) as info:
+        read(config)
+    assert [(e.line, e.field) for e in info.value.errors] == [(2, "4"), (4, "4"), (5, "4")]
+    assert "3 problems in the data:" in str(info.value)
 
 
 def test_a_bad_label_in_dev_names_the_dev_file(tmp_path):

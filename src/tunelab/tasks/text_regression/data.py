@@ -12,6 +12,7 @@ from typing import Any
 
 from tunelab.data.example import Example
 from tunelab.data.loading import Splits, pii_masker, read_examples
+from tunelab.data.readers import ErrorCollector
 from tunelab.data.split import carve_shares, check_carved, split_examples, split_sources
 from tunelab.errors import DataError
 from tunelab.tasks.text_regression.config import TextRegressionData
@@ -40,12 +41,18 @@ def with_numbers(examples: Sequence[Example], field: str | None) -> list[Example
     ``Example.label`` is typed for class labels; a float works at runtime (the dataclass does not
     check types, and the artifact's fingerprint serialises it as a JSON number)."""
     out = []
+    errors = ErrorCollector()  # every bad number of the file, in one error
     for ex in examples:
         if ex.label is None:
             out.append(ex)
-        else:
+            continue
+        try:
             number = parse_number(ex.label, ex.source, ex.line, field or "label")
-            out.append(replace(ex, label=number))  # type: ignore[arg-type]
+        except DataError as err:
+            errors.add(err)
+            continue
+        out.append(replace(ex, label=number))  # type: ignore[arg-type]
+    errors.check()
     return out
 
 
