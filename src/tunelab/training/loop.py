@@ -150,9 +150,14 @@ class Trainer:
         return self.state.global_step / self.steps_per_epoch
 
     @property
+    def samples_this_run(self) -> int:
+        """Samples trained since :meth:`fit` started (a resumed run's earlier ones not counted)."""
+        return self.state.samples_seen - self._start_samples
+
+    @property
     def samples_per_second(self) -> float:
         elapsed = time.perf_counter() - self._start_time
-        return (self.state.samples_seen - self._start_samples) / elapsed if elapsed > 0 else 0.0
+        return self.samples_this_run / elapsed if elapsed > 0 else 0.0
 
     # -- control -------------------------------------------------------------------------------
     def request_stop(self, reason: str) -> None:

@@ -227,7 +227,8 @@ def save_artifact(
             "best_step": state.best_step,
             "best_dev_metric": {"name": trainer.metric, "value": state.best_metric},
             "seconds": round(train_seconds, 2),
-            "samples_per_second": round(state.samples_seen / train_seconds, 2) if train_seconds else None,
+            # this run's own samples: a resumed run's earlier ones are not in its seconds
+            "samples_per_second": round(trainer.samples_this_run / train_seconds, 2) if train_seconds else None,
             "peak_rss_mb": round(peak_rss_mb),
             "history": state.history,
             "resumed": state.resumed,
