@@ -209,6 +209,47 @@ def read_meta(path: str | Path) -> ArtifactMeta:
         raise ArtifactError(f"{meta_path} is not a valid tunelab.json ({problems}); the artifact is damaged") from None
 
 
+def portable_path(path: str | os.PathLike[str], artifact_dir: str | os.PathLike[str]) -> str:
+    """A path as an artifact records it: relative to the artifact's own directory, so no file of an
+    artifact holds an absolute path of the machine that trained it, and an artifact moved together
+    with its data still finds it. (A path on another Windows drive keeps only its file name.)"""
+    try:
+        return os.path.relpath(os.path.abspath(path), os.path.abspath(artifact_dir))
+    except ValueError:
+        return Path(path).name
+
+
+def artifact_path(recorded: str | os.PathLike[str], artifact_dir: str | os.PathLike[str]) -> Path:
+    """Where a path an artifact recorded points: relative ones (since format 2's portable paths)
+    from the artifact's directory; absolute ones (older artifacts) as they are."""
+    path = Path(recorded)
+    return path if path.is_absolute() else Path(os.path.normpath(Path(artifact_dir).absolute() / path))
+
+
+def relocate(meta: ArtifactMeta, source: str | os.PathLike[str], target: str | os.PathLike[str]) -> ArtifactMeta:
+    """``meta`` of the artifact in ``source`` as an artifact in ``target`` (an export) records it:
+    every relative path it holds made relative to ``target``."""
+
+    def moved(recorded: str) -> str:
+        return recorded if Path(recorded).is_absolute() else portable_path(artifact_path(recorded, source), target)
+
+    data = meta.data.model_copy(
+        update={
+            "files": {name: ref.model_copy(update={"path": moved(ref.path)}) for name, ref in meta.data.files.items()}
+        }
+    )
+    config = json.loads(json.dumps(meta.config))
+    for split in ("train", "dev", "test"):
+        if isinstance(config.get("data"), dict) and config["data"].get(split):
+            config["data"][split] = moved(str(config["data"][split]))
+    model = meta.model
+    if model.source == "local":
+        model = model.model_copy(update={"base": moved(model.base), "path": moved(model.path) if model.path else None})
+        if isinstance(config.get("model"), dict) and config["model"].get("name"):
+            config["model"]["name"] = moved(str(config["model"]["name"]))
+    return meta.model_copy(update={"data": data, "config": config, "model": model})
+
+
 def write_meta(meta: ArtifactMeta, directory: str | Path) -> Path:
     return write_json(meta.to_json(), Path(directory) / META_FILE)
 

@@ -2,6 +2,7 @@
 transformers giving the training-time numbers."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -71,7 +72,9 @@ def test_report_json_layout(trained):
     metrics = report["metrics"]
     for key in ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "per_label", "confusion_matrix"):
         assert key in metrics
-    assert report["evaluated_on"] == {"split": "test", "file": str(data["test"]), "num_examples": 30}
+    # recorded relative to the artifact: no absolute path of the training machine
+    file = os.path.relpath(data["test"], result.output_dir)
+    assert report["evaluated_on"] == {"split": "test", "file": file, "num_examples": 30}
     assert set(report["splits"]) == {"dev", "test"}
     assert sum(map(sum, metrics["confusion_matrix"])) == 30
     assert metrics["per_label"]["billing"]["support"] == 10

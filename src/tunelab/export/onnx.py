@@ -22,10 +22,13 @@ import torch
 
 from tunelab.artifact import (
     ArtifactMeta,
+    artifact_path,
     check_output_dir,
     examples_fingerprint,
+    portable_path,
     publish,
     read_meta,
+    relocate,
     write_json,
     write_meta,
 )
@@ -33,6 +36,7 @@ from tunelab.config import parse_data_config, parse_task_config
 from tunelab.errors import TunelabError
 from tunelab.files import check_writable_dir
 from tunelab.inference.predictor import Predictor, TorchBackend
+from tunelab.workflow.card import adapt_card
 
 OPSET = 17
 PARITY_FILE = "parity.json"
@@ -98,7 +102,7 @@ def export_onnx(
     check_output_dir(output, overwrite)
     check_writable_dir(output.parent, what=str(output))  # before minutes of work, not after
     torch_predictor = Predictor.from_artifact(artifact, backend="torch", device="cpu")
-    examples, data_info = dev_examples(torch_predictor, meta, data)
+    examples, data_info = dev_examples(torch_predictor, meta, data, artifact)
 
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = output.parent / f".{output.name}.export-{uuid.uuid4().hex[:8]}"
@@ -130,16 +134,19 @@ def export_onnx(
             "quantize": quantize,
             "optimized": optimized,
             "opset": OPSET,
-            "source": str(artifact.resolve()),
+            "source": portable_path(artifact, output),
             "fused_operators": fused,
             "notes": notes,
             "outputs": list(torch_predictor.task.output_names),
         }
+        meta = relocate(meta, artifact, output)  # recorded paths: relative to the export now
         write_meta(meta.model_copy(update={"export": export_info}), staging)
 
         log(f"checking parity on {len(examples)} examples ({data_info['source']})")
         onnx_predictor = Predictor.from_artifact(staging, device="cpu")
         report = parity_report(torch_predictor, onnx_predictor, examples)
+        if "file" in data_info:
+            data_info = {**data_info, "file": portable_path(data_info["file"], output)}
         report.update(
             data=data_info,
             quantize=quantize,
@@ -180,33 +187,41 @@ def _check_quantize(quantize: str | None) -> str | None:
     return value
 
 
-def dev_examples(predictor: Predictor, meta: ArtifactMeta, data: str | Path | None) -> tuple[list[Any], dict[str, Any]]:
+def dev_examples(
+    predictor: Predictor, meta: ArtifactMeta, data: str | Path | None, artifact: str | Path
+) -> tuple[list[Any], dict[str, Any]]:
     """The labelled examples the parity check runs on: ``data``, else the artifact's dev file, else
     the dev examples carved from the training file, found by the lines the artifact recorded
-    (format-1 artifacts, which recorded none, carve the split again from the same settings)."""
-    task, files = predictor.task, meta.data.files
+    (format-1 artifacts, which recorded none, carve the split again from the same settings).
+    Recorded paths are relative to the artifact (absolute in older artifacts)."""
+    task = predictor.task
+    files = {name: str(artifact_path(ref.path, artifact)) for name, ref in meta.data.files.items()}
     dev_lines = meta.data.dev_lines
     info: dict[str, Any]
     if data is not None:
         if not Path(data).is_file():
             raise ExportError(f"--data file not found: {data}")
         examples, info = task.read_file(data, meta), {"source": "--data", "file": str(data)}
-    elif "dev" in files and Path(files["dev"].path).is_file():
-        examples, info = task.read_file(files["dev"].path, meta), {"source": "dev file", "file": files["dev"].path}
-    elif "train" in files and Path(files["train"].path).is_file() and meta.data.dev_source == "split":
-        train_path = files["train"].path
+    elif "dev" in files and Path(files["dev"]).is_file():
+        examples, info = task.read_file(files["dev"], meta), {"source": "dev file", "file": files["dev"]}
+    elif "train" in files and Path(files["train"]).is_file() and meta.data.dev_source == "split":
+        train_path = files["train"]
         if dev_lines is not None:
             by_line = {ex.line: ex for ex in task.read_file(train_path, meta)}
             examples = [by_line[line] for line in dev_lines if line in by_line]
         else:
             config = parse_task_config(meta.task.config)
-            splits = type(task).read_splits(parse_data_config(config.name, meta.data_config), config)
+            recorded = dict(meta.data_config)
+            for split in ("train", "dev", "test"):
+                if recorded.get(split):
+                    recorded[split] = str(artifact_path(recorded[split], artifact))
+            splits = type(task).read_splits(parse_data_config(config.name, recorded), config)
             examples = list(splits.dev)
         info = {"source": "dev carved from train", "file": train_path}
     else:
         where = files.get("dev", files.get("train"))
         raise ExportError(
-            f"no dev data to check the export against ({where.path if where else 'the training data'} "
+            f"no dev data to check the export against ({where or 'the training data'} "
             "is not there); pass --data FILE with labelled examples in the training format"
         )
     if not examples:
@@ -432,9 +447,7 @@ def _summary(report: dict[str, Any]) -> dict[str, Any]:
 def _write_card(source: Path, target: Path, report: dict[str, Any], export: dict[str, Any]) -> None:
     """The artifact's model card, tagged onnx, with a section on the export appended."""
     card = source.read_text(encoding="utf-8").rstrip("\n") if source.is_file() else "# tunelab model"
-    card = card.replace("library_name: transformers", "library_name: onnx", 1).replace(
-        "tags: [tunelab, ", "tags: [tunelab, onnx, ", 1
-    )
+    card = adapt_card(card, library_name="onnx", add_tags=["onnx"])
     target.write_text(card + "\n\n" + export_card_section(report, export), encoding="utf-8")
 
 

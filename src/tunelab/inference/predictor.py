@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
-from tunelab.artifact import ArtifactMeta, read_meta
+from tunelab.artifact import ArtifactMeta, artifact_path, read_meta
 from tunelab.config import parse_task_config
 from tunelab.data.batching import LengthBucketBatchSampler
 from tunelab.data.encoding import EncodedDataset
@@ -44,14 +44,18 @@ class TorchBackend:
 
         model_meta = meta.model
         try:
-            resolved = resolve_model(model_meta.base)
+            if model_meta.source == "local":  # a directory, recorded relative to the artifact
+                resolved = resolve_model(str(artifact_path(model_meta.path or model_meta.base, path)))
+            else:
+                resolved = resolve_model(model_meta.base)
         except TunelabError:
-            if not model_meta.path or not Path(model_meta.path).is_dir():
+            # older artifacts recorded the base model's absolute path too
+            if not model_meta.path or not artifact_path(model_meta.path, path).is_dir():
                 raise ArtifactLoadError(
                     f"{path} holds only the weights its method trained; it needs its base model "
                     f"'{model_meta.base}', which is not available here"
                 ) from None
-            resolved = resolve_model(model_meta.path)
+            resolved = resolve_model(str(artifact_path(model_meta.path, path)))
         base = task.build_model(resolved, ModelConfig.model_validate(meta.model_config_section))
         method = build_method(parse_method_config(meta.method.config), resolved.path, task_type=task.peft_task_type)
         return method.load(base, path)
@@ -95,11 +99,19 @@ class Predictor:
 
     @classmethod
     def from_artifact(
-        cls, path: str | Path, *, backend: str | None = None, device: str | None = None, batch_size: int = 64
+        cls,
+        path: str | Path,
+        *,
+        backend: str | None = None,
+        device: str | None = None,
+        batch_size: int = 64,
+        meta: ArtifactMeta | None = None,
     ) -> Predictor:
-        """``backend`` None picks torch for a trained artifact and onnx for an exported one."""
+        """``backend`` None picks torch for a trained artifact and onnx for an exported one. ``meta``:
+        the artifact's metadata with its recorded paths relative to ``path``, for an artifact that is
+        not yet where it will be published (``tunelab.json`` holds paths relative to that place)."""
         path = Path(path)
-        meta = read_meta(path)
+        meta = meta or read_meta(path)
         if backend is None:
             backend = "onnx" if meta.export and not (path / "model.safetensors").is_file() else "torch"
         check_artifact_files(path, meta, backend)
@@ -191,14 +203,20 @@ class Predictor:
         encoded = self.encode(examples)
         return self.task.prediction_records(encoded, self.items_for(encoded), top_k=top_k)
 
-    def evaluate(self, examples: Sequence[Any]) -> dict[str, Any]:
+    def evaluate(self, examples: Sequence[Any], *, also: Callable[[EncodedDataset], Any] | None = None) -> Any:
         """The task's metrics on labelled examples, accumulated batch by batch; the same code
-        scores training-time reports."""
+        scores training-time reports. ``also(encoded)`` may build a second consumer of the decoded
+        batches (an ``add(indices, items)`` object, e.g. the task's worst-errors finder, or None):
+        then ``(metrics, that consumer)`` is returned, both filled in one pass."""
         encoded = self.encode(examples)
         scorer = self.task.scorer(encoded)
+        extra = also(encoded) if also is not None else None
         for indices, outputs in self.batches(encoded):
-            scorer.add(indices, self.task.decode_batch(encoded, indices, outputs))
-        return scorer.result()
+            items = self.task.decode_batch(encoded, indices, outputs)
+            scorer.add(indices, items)
+            if extra is not None:
+                extra.add(indices, items)
+        return (scorer.result(), extra) if also is not None else scorer.result()
 
 
 # What a directory needs to be loadable, checked before any library is asked to read it: a
