@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from tunelab.errors import ConfigError
 
@@ -268,6 +277,26 @@ class CheckpointConfig(Section):
     keep: int = Field(2, ge=1, description="How many of the newest checkpoints are kept (older ones are deleted).")
 
 
+TRACKERS = ("tensorboard", "wandb", "mlflow")
+TrackerName = Literal["tensorboard", "wandb", "mlflow"]
+
+
+def _default_trackers() -> list[TrackerName]:
+    return ["tensorboard"]
+
+
+class TrackingConfig(Section):
+    """Where the trackers of ``training.trackers`` write (see docs/tracking.md)."""
+
+    project: str = Field("tunelab", min_length=1, description="The W&B project and the MLflow experiment.")
+    run_name: str | None = Field(None, description="The run's name in every tracker; default: the output directory's.")
+    offline: bool = Field(
+        True,
+        description="W&B offline into <out>/logs/wandb and MLflow to the file store <out>/logs/mlruns; false: W&B "
+        "online (after `wandb login`) and MLflow to MLFLOW_TRACKING_URI when it is set.",
+    )
+
+
 class TrainingConfig(Section):
     epochs: float = Field(5, gt=0)
     batch_size: int = Field(32, ge=1)
@@ -294,14 +323,79 @@ class TrainingConfig(Section):
         description="Recompute each layer's activations in the backward pass instead of keeping them: "
         "much less memory for long texts and large models, about a third more compute.",
     )
-    tensorboard: bool = True
+    trackers: list[TrackerName] = Field(
+        default_factory=_default_trackers,
+        description="Experiment trackers that record the config, the metrics and the plots: tensorboard, wandb, "
+        "mlflow (the last two: pip install 'tunelab[tracking]'); [] for none.",
+    )
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    tensorboard: bool | None = Field(
+        None, description="Deprecated, use training.trackers: false drops tensorboard from them, true adds it."
+    )
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+
+    @field_validator("trackers", mode="before")
+    @classmethod
+    def _tracker_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, str):  # `trackers: wandb` or `--set training.trackers=wandb,mlflow`
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            return list(dict.fromkeys(value))  # each once, in the order given
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tensorboard_alias(cls, data: Any) -> Any:
+        """The old ``tensorboard: bool`` becomes the ``tensorboard`` entry of ``trackers`` (and is then unset)."""
+        if not isinstance(data, dict) or data.get("tensorboard") is None:
+            return data
+        data = dict(data)
+        flag = data.pop("tensorboard")
+        if isinstance(flag, str) and flag.strip().lower() in ("true", "false"):
+            flag = flag.strip().lower() == "true"
+        if not isinstance(flag, bool):
+            raise ValueError("training.tensorboard must be true or false (better: list it in training.trackers)")
+        trackers = cls._tracker_list(data.get("trackers", ["tensorboard"]))
+        if "trackers" in data and isinstance(trackers, list) and "tensorboard" in trackers and not flag:
+            raise ValueError(
+                f"training.tensorboard: false contradicts training.trackers: {trackers}; "
+                "drop training.tensorboard (deprecated) and list the trackers in training.trackers"
+            )
+        if isinstance(trackers, list):
+            trackers = [t for t in trackers if t != "tensorboard"] + (["tensorboard"] if flag else [])
+        data["trackers"] = trackers
+        return data
+
+
+class CardConfig(Section):
+    """What the model card (the artifact's README.md) says that tunelab cannot tell from the files."""
+
+    language: list[str] | None = Field(
+        None, description="Languages of the model's texts (ISO 639-1 codes, e.g. [en]); default: the base model's."
+    )
+    datasets: list[str] = Field(
+        default_factory=list,
+        description="Hub ids of the training data (the card's `datasets`); default: only shipped data "
+        "tunelab recognises by its sha256.",
+    )
+    dataset_name: str | None = Field(None, description="The data's name in the card; default: from its file names.")
+    data_license: str | None = Field(
+        None, description="Licence of the training data (a Hub licence id such as cc-by-4.0, or words)."
+    )
+
+    @field_validator("language", "datasets", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class OutputConfig(Section):
     dir: Path = Field(Path("runs/model"), description="Artifact directory; -o on the command line overrides it.")
     overwrite: bool = False
     keep_checkpoints: bool = False
+    card: CardConfig = Field(default_factory=CardConfig)
 
 
 class TunelabConfig(Section):

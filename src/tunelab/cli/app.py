@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from tunelab.cli import check, evaluate, export, init, predict, serve, train
+from tunelab.cli import check, compare, evaluate, export, init, predict, serve, train
 from tunelab.errors import TunelabError, describe_os_error
 
 EPILOG = (
@@ -69,6 +69,7 @@ app.command("predict")(predict.predict_cli)
 app.command("serve")(serve.serve_cli)
 app.command("export")(export.export_cli)
 app.command("check")(check.check_cli)
+app.command("compare")(compare.compare_cli)
 
 
 def _quiet_libraries() -> None:

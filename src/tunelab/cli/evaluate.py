@@ -14,7 +14,10 @@ def evaluate_cli(
     text_pair_column: Optional[str] = typer.Option(None, help="Second text column for pairs."),
     label_column: Optional[str] = typer.Option(None, help="Label column (default: as in training, else detected)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
+    html_out: Optional[Path] = typer.Option(
+        None, "--html", help="Write a self-contained HTML report here (metrics, worst errors, plots; opens offline)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json or --html file."),
     batch_size: int = typer.Option(64, help="Texts per forward pass."),
 ) -> None:
     """Score an artifact on a labelled file: the same numbers as the training-time report.
@@ -24,6 +27,8 @@ def evaluate_cli(
       tunelab evaluate runs/banking77 data/test.csv
 
       tunelab evaluate runs/banking77 data/test.csv --json reports/test.json --overwrite
+
+      tunelab evaluate runs/banking77 data/test.csv --html reports/test.html
     """
     from tunelab.workflow.evaluate import evaluate_artifact
 
@@ -34,6 +39,7 @@ def evaluate_cli(
         text_pair_column=text_pair_column,
         label_column=label_column,
         json_out=json_out,
+        html_out=html_out,
         overwrite=overwrite,
         batch_size=batch_size,
         console=Console(),

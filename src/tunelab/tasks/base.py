@@ -50,6 +50,15 @@ class Scorer(Protocol):
     def result(self) -> dict[str, Any]: ...
 
 
+class ErrorFinder(Protocol):
+    """The worst errors of a labelled split, kept batch by batch like a :class:`Scorer`: ``result``
+    gives at most the asked number of JSON-ready rows (see :func:`error_row`), worst first."""
+
+    def add(self, indices: Sequence[int], items: Sequence[Any]) -> None: ...
+
+    def result(self) -> list[dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class CheckItem:
     """One example as `tunelab check` compares it: ``text`` is its input (a text pair joined by a
@@ -165,6 +174,12 @@ class Task(Protocol):
     def terminal_rows(self, records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]: ...
 
     def card_summary(self) -> str: ...
+
+    def card_metrics(self, metrics: dict[str, Any]) -> dict[str, float]: ...
+
+    def card_limitations(self, max_length: int) -> list[str]: ...
+
+    def worst_errors(self, encoded: EncodedDataset, limit: int) -> ErrorFinder | None: ...
 
 
 class ItemScorer:
@@ -282,6 +297,23 @@ class BaseTask:
     def card_summary(self) -> str:
         return f"{len(self.labels)} labels: " + shown_names(self.labels)
 
+    def card_metrics(self, metrics: dict[str, Any]) -> dict[str, float]:
+        """The results a model card publishes (its ``model-index``), in the report's order: by
+        default every top-level float of the task's metrics (counts are ints, tables are dicts)."""
+        return {k: v for k, v in metrics.items() if isinstance(v, float)}
+
+    def card_limitations(self, max_length: int) -> list[str]:
+        """What the model card's limitations say of this task's model (the core adds the data size,
+        what was evaluated and how many examples were longer than ``max_length``)."""
+        lines = [f"Inputs longer than {max_length} tokens are cut, in training and in prediction: the rest is unseen."]
+        if self.labels:
+            lines.append(f"It knows only the {len(self.labels)} labels it was trained on, whatever text it is given.")
+        return lines
+
+    def worst_errors(self, encoded: EncodedDataset, limit: int) -> ErrorFinder | None:
+        """What finds the split's worst errors for the HTML report; None: the task shows none."""
+        return None
+
 
 def check_item(example: Any, classes: Iterable[str] = ()) -> CheckItem:
     """A CheckItem of an example with ``text``, ``text_pair``, ``label``, ``source`` and ``line``
@@ -304,3 +336,26 @@ def shown_names(names: Iterable[str], limit: int = 30) -> str:
     names = list(names)
     text = ", ".join(f"`{n}`" for n in names[:limit])
     return text + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+ERROR_TEXT_LIMIT = 300  # characters of an example's text in a row of worst errors
+
+
+def error_row(example: Any, **fields: Any) -> dict[str, Any]:
+    """A row of a task's worst errors: the example's line in its file (when known), its text (and
+    second text) cut at ERROR_TEXT_LIMIT characters, then the task's own fields (``text=`` replaces
+    the example's text)."""
+    row: dict[str, Any] = {}
+    if getattr(example, "line", 0):
+        row["line"] = int(example.line)
+    text = fields.pop("text", getattr(example, "text", None))
+    row["text"] = _cut(str(text)) if text is not None else ""
+    pair = getattr(example, "text_pair", None)
+    if pair is not None:
+        row["text_pair"] = _cut(str(pair))
+    row.update(fields)
+    return row
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "…"

@@ -1,4 +1,5 @@
-"""Everything optional around the loop: stopping early, checkpoints, logs, the progress bar.
+"""Everything optional around the loop: stopping early, checkpoints, logs, the progress bar
+(experiment trackers: tunelab.training.trackers).
 
 Every process of a distributed run calls every hook at the same point with the same metrics
 (gathered across processes), so decisions (stop, best step) agree; files and the console are
@@ -131,40 +132,6 @@ class JsonlLogger(Callback):
             },
             trainer,
         )
-
-
-class TensorBoardLogger(Callback):
-    """Scalars for TensorBoard, written by the main process (the writer opens when training starts)."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = Path(log_dir)
-        self.writer = None
-
-    def on_train_begin(self, trainer: Trainer) -> None:
-        if trainer.accelerator.is_main_process and self.writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(log_dir=str(self.log_dir))  # type: ignore[assignment]
-
-    def on_step_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
-        if self.writer is None:
-            return
-        step = trainer.state.global_step
-        for key, value in logs.items():
-            self.writer.add_scalar(f"train/{key}", value, step)
-
-    def on_evaluate(self, trainer: Trainer, metrics: dict[str, Any], improved: bool) -> None:
-        if self.writer is None:
-            return
-        for key, value in metrics.items():
-            if isinstance(value, (int, float)):
-                self.writer.add_scalar(f"dev/{key}", value, trainer.state.global_step)
-        self.writer.flush()
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
 
 
 class ProgressBar(Callback):

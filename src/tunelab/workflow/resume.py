@@ -30,6 +30,8 @@ IGNORED = (
     "training.num_threads",
     "training.log_every",
     "training.tensorboard",
+    "training.trackers",
+    "training.tracking.",
     "training.eval_batch_size",
     "training.checkpoint.",
     "output.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import resource
 import shutil
 import time
@@ -26,13 +27,15 @@ from tunelab.artifact import (
     examples_fingerprint,
     file_sha256,
     library_versions,
+    portable_path,
     publish,
+    relocate,
     write_meta,
 )
 from tunelab.config import TunelabConfig
 from tunelab.data.encoding import EncodedDataset
 from tunelab.errors import TunelabError
-from tunelab.files import check_writable_dir
+from tunelab.files import check_writable_dir, write_json
 from tunelab.inference.predictor import Predictor
 from tunelab.methods import Method, build_method, parameter_counts
 from tunelab.models.heads import HEAD_CLASSES
@@ -40,9 +43,10 @@ from tunelab.models.resolve import ResolvedModel, resolve_model
 from tunelab.tasks import task_class
 from tunelab.tasks.backbone import effective_max_length, ensure_padding
 from tunelab.tasks.base import Task
-from tunelab.training.callbacks import BestModel, Checkpoint, EarlyStopping, JsonlLogger, ProgressBar, TensorBoardLogger
+from tunelab.training.callbacks import BestModel, Checkpoint, EarlyStopping, JsonlLogger, ProgressBar
 from tunelab.training.distributed import process_state
 from tunelab.training.loop import CheckpointError, Trainer, select_metric
+from tunelab.training.trackers import finish_tracking, tracking_callbacks
 from tunelab.workflow.card import write_model_card
 from tunelab.workflow.report import build_report, print_report, write_report_files
 from tunelab.workflow.resume import open_workdir, remember_run, run_record
@@ -143,8 +147,7 @@ def make_trainer(
     cbs = [BestModel(), Checkpoint(), JsonlLogger(workdir / "logs" / "train_log.jsonl", config.training.log_every)]
     if has_dev and config.training.early_stopping.patience:
         cbs.append(EarlyStopping(config.training.early_stopping.patience))
-    if config.training.tensorboard:
-        cbs.append(TensorBoardLogger(workdir / "logs" / "tensorboard"))
+    cbs.extend(tracking_callbacks(config, workdir / "logs"))  # training.trackers: TensorBoard, W&B, MLflow
     cbs.append(ProgressBar(console))
     cbs.extend(callbacks or [])
     trainer = Trainer(
@@ -179,13 +182,18 @@ def save_artifact(
     trainer: Trainer,
     train_seconds: float,
     staging: Path,
+    output: Path,
 ) -> ArtifactMeta:
-    """The trained model, tokenizer, licence files, logs and ``tunelab.json`` in ``staging``."""
+    """The trained model, tokenizer, licence files, logs and ``tunelab.json`` in ``staging`` (to be
+    published as ``output``: recorded paths are relative to it, so no file holds an absolute path)."""
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     state, task, resolved, method = trainer.state, prepared.task, prepared.resolved, built.method
+    local = resolved.source == "local"
     method.save(trainer.accelerator.unwrap_model(trainer.model), staging)
+    base_name = portable_path(resolved.path, output) if local else resolved.name
+    _name_base_model(staging, base_name)
     artifact_bytes = sum(f.stat().st_size for f in staging.iterdir() if f.is_file())
     prepared.tokenizer.save_pretrained(staging)
     for licence_file in resolved.licence_files:  # e.g. the Gemma Terms of Use travel with the model
@@ -196,9 +204,10 @@ def save_artifact(
         task=TaskMeta(name=task.name, config=config.task.model_dump(mode="json"), state=task.state()),
         labels=task.labels,
         model=ModelMeta(
-            base=resolved.name,
+            # a local directory is recorded relative to the artifact; packaged and hub models by name
+            base=base_name,
             source=resolved.source,
-            path=resolved.path,
+            path=base_name if local else None,
             architecture=type(built.base).__name__,
             auto_class=auto_class_name(task, built.base),
             head="tunelab" if isinstance(built.base, TUNELAB_HEADS) else "transformers",
@@ -214,8 +223,8 @@ def save_artifact(
             parameters=built.params,
             weights_bytes=artifact_bytes,
         ),
-        data=_data_meta(prepared),
-        config=config.to_dict(),
+        data=_data_meta(prepared, output),
+        config=_portable_config(config, resolved, output),
         training={
             "precision": trainer.accelerator.mixed_precision,
             "device": str(trainer.accelerator.device),
@@ -242,18 +251,26 @@ def save_artifact(
     return meta
 
 
-def report_artifact(config: TunelabConfig, prepared: PreparedData, staging: Path, meta: ArtifactMeta) -> dict[str, Any]:
+def report_artifact(
+    config: TunelabConfig, prepared: PreparedData, staging: Path, meta: ArtifactMeta, output: Path
+) -> dict[str, Any]:
     """Score dev/test by reloading the artifact through the Predictor (the path `tunelab evaluate`
     takes, so the two always agree); write report.json, plots and the model card."""
-    predictor = Predictor.from_artifact(staging, batch_size=config.training.eval_batch_size)
+    # tunelab.json's paths are relative to the output; the artifact is still in the staging directory
+    predictor = Predictor.from_artifact(
+        staging, batch_size=config.training.eval_batch_size, meta=relocate(meta, output, staging)
+    )
     parts, splits = prepared.parts, prepared.splits
     eval_splits = {name: parts[name] for name in ("dev", "test") if parts[name]}
-    report = build_report(predictor, eval_splits, {name: splits.files.get(name) for name in eval_splits})
+    files = {name: splits.files.get(name) for name in eval_splits}
+    report = build_report(
+        predictor, eval_splits, {name: portable_path(path, output) if path else None for name, path in files.items()}
+    )
     meta.metrics = report["metrics"]
     meta.evaluated_on = report["evaluated_on"]
     write_meta(meta, staging)
     write_report_files(staging, report, predictor.task, history_path=staging / "logs" / "train_log.jsonl")
-    write_model_card(staging, meta, report, predictor.task)
+    write_model_card(staging, meta, report, predictor.task, resolved=prepared.resolved)
     return report
 
 
@@ -310,13 +327,14 @@ def train(
         return TrainResult(output, {}, None)
 
     staging = workdir / "artifact"
-    meta = save_artifact(config, prepared, built, trainer, train_seconds, staging)
+    meta = save_artifact(config, prepared, built, trainer, train_seconds, staging, output)
     # The training copy of the model (and its optimizer state) goes before the report reloads the
     # artifact, so a large model is never in memory twice.
     trainer.accelerator.free_memory()
     del trainer, built
     gc.collect()
-    report = report_artifact(config, prepared, staging, meta)
+    report = report_artifact(config, prepared, staging, meta, output)
+    finish_tracking(report, staging)  # the trackers log the report's metrics and plots, then close
     publish(staging, output, overwrite=overwrite)
     if not config.output.keep_checkpoints:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -380,9 +398,41 @@ def _data_record(prepared: PreparedData) -> dict[str, dict[str, Any]]:
     return record
 
 
-def _data_meta(prepared: PreparedData) -> DataMeta:
+# Where transformers and peft write the path the model was loaded from (an absolute path of this
+# machine for a local or packaged model); the artifact records the base model's name instead.
+_NAME_KEYS = {"config.json": "_name_or_path", "adapter_config.json": "base_model_name_or_path"}
+
+
+def _name_base_model(staging: Path, base_name: str) -> None:
+    for file_name, key in _NAME_KEYS.items():
+        path = staging / file_name
+        if not path.is_file():
+            continue
+        values = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(values.get(key), str) and Path(values[key]).is_absolute():
+            values[key] = base_name
+            write_json(values, path)
+
+
+def _portable_config(config: TunelabConfig, resolved: ResolvedModel, output: Path) -> dict[str, Any]:
+    """The config as the artifact records it: data files and a local model directory relative to the artifact."""
+    recorded = config.to_dict()
+    recorded["output"]["dir"] = "."  # the artifact itself (the training machine's path is not kept)
+    for split in ("train", "dev", "test"):
+        if recorded["data"].get(split):
+            recorded["data"][split] = portable_path(recorded["data"][split], output)
+    if resolved.source == "local":
+        recorded["model"]["name"] = portable_path(resolved.path, output)
+    return recorded
+
+
+def _data_meta(prepared: PreparedData, output: Path) -> DataMeta:
     splits, parts, encoded = prepared.splits, prepared.parts, prepared.encoded
-    files = {name: FileRef(path=str(path), sha256=file_sha256(path)) for name, path in splits.files.items() if path}
+    files = {
+        name: FileRef(path=portable_path(path, output), sha256=file_sha256(path))
+        for name, path in splits.files.items()
+        if path
+    }
     # A carved dev split is remembered by its lines in the training file: export scores exactly it.
     dev_lines = [ex.line for ex in parts["dev"]] if splits.dev_source == "split" else None
     return DataMeta(

@@ -195,8 +195,9 @@ def test_scatter_plot_from_the_report(tmp_path):
         "evaluated_on": {"split": "dev"},
         "metrics": {"num_examples": 3, "spearman": 1.0, "pearson": 0.99, "points": points},
     }
-    [path] = task.write_plots(tmp_path, report)
-    assert path == tmp_path / "scatter.png" and path.read_bytes()[:4] == b"\x89PNG"
+    scatter, residuals = task.write_plots(tmp_path, report)
+    assert scatter == tmp_path / "scatter.png" and scatter.read_bytes()[:4] == b"\x89PNG"
+    assert residuals == tmp_path / "residuals.png" and residuals.read_bytes()[:4] == b"\x89PNG"
     assert task.write_plots(tmp_path / "none", {"metrics": {"spearman": 0.0}}) == []
 
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["print_classification_report", "render_classification_report"]
+__all__ = ["print_classification_report", "render_classification_report", "write_classification_plots"]
+
+CONFUSION_FILE = "confusion_matrix.png"
+CONFUSION_FOCUS_FILE = "confusion_matrix_top_errors.png"
+F1_FILE = "per_label_f1.png"
+COUNTS_FILE = "label_counts.png"
+# beyond this many labels the full matrix has no numbers in its cells: a second plot zooms in on
+# the labels involved in the most errors, with numbers
+FOCUS_ABOVE_LABELS = 20
 
 
 def render_classification_report(
@@ -81,6 +90,43 @@ def render_classification_report(
 def print_classification_report(metrics: Mapping[str, Any], console: Console | None = None, **kwargs: Any) -> None:
     """Print :func:`render_classification_report` (``title``, ``max_labels``) to ``console``."""
     (console or Console()).print(render_classification_report(metrics, **kwargs))
+
+
+def write_classification_plots(
+    directory: Path, metrics: Mapping[str, Any], labels: Sequence[str], *, split: str = "dev"
+) -> list[Path]:
+    """The plots of a classification report: single-label, the row-normalised confusion matrix with
+    the most confused pairs outlined and listed (plus, beyond 20 labels, the labels with the most
+    errors on their own); multi-label, TP/FP/FN per label; both, the per-label F1 bars, worst first."""
+    from tunelab.evaluation.plots import (
+        plot_confusion_focus,
+        plot_confusion_matrix,
+        plot_f1_bars,
+        plot_multilabel_counts,
+    )
+
+    n = metrics.get("num_examples")
+    where = f"{split}, {int(n)} examples" if isinstance(n, int) else split
+    written: list[Path] = []
+    matrix = metrics.get("confusion_matrix")
+    if matrix is not None:
+        title = f"Confusion matrix, row-normalised ({where}, {len(labels)} labels)"
+        written.append(plot_confusion_matrix(matrix, labels, directory / CONFUSION_FILE, title=title))
+        if len(labels) > FOCUS_ABOVE_LABELS:
+            focus = plot_confusion_focus(matrix, labels, directory / CONFUSION_FOCUS_FILE)
+            if focus is not None:
+                written.append(focus)
+    if metrics.get("per_label_confusion"):
+        title = f"True / false positives and false negatives per label ({where})"
+        written.append(plot_multilabel_counts(metrics["per_label_confusion"], directory / COUNTS_FILE, title=title))
+    per_label = metrics.get("per_label")
+    if per_label:
+        average = metrics.get("macro_f1")
+        title = f"F1 per label, worst first ({where}" + (
+            f"; dashed: macro F1 {float(average):.3f})" if average is not None else ")"
+        )
+        written.append(plot_f1_bars(per_label, directory / F1_FILE, title=title, average=average))
+    return written
 
 
 def _fmt(value: Any) -> str:

@@ -17,16 +17,16 @@ from tunelab.data.encoding import EncodedDataset
 from tunelab.data.example import Example
 from tunelab.data.loading import Splits
 from tunelab.errors import ConfigError
-from tunelab.evaluation.plots import plot_confusion_matrix, plot_multilabel_counts
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import load_with_head
 from tunelab.tasks.base import CheckFacts, LossFn, Outputs, check_item, shown_names, softmax
 from tunelab.tasks.text import TextTask
 from tunelab.tasks.text_classification.config import TextClassificationConfig, TextClassificationData
 from tunelab.tasks.text_classification.data import load_splits
+from tunelab.tasks.text_classification.errors import ConfidentErrors
 from tunelab.tasks.text_classification.labels import check_known_labels, detect_labels
 from tunelab.tasks.text_classification.metrics import METRIC_DIRECTIONS, classification_metrics
-from tunelab.tasks.text_classification.report import print_classification_report
+from tunelab.tasks.text_classification.report import print_classification_report, write_classification_plots
 from tunelab.tasks.text_classification.schemas import ClassificationPrediction
 
 # Beyond this many labels the terminal table shows the worst ones; report.json always has all.
@@ -288,19 +288,13 @@ class TextClassificationTask(TextTask):
         print_classification_report(metrics, console=console, title=title, max_labels=TABLE_MAX_LABELS)
 
     def write_plots(self, directory: Path, report: dict[str, Any]) -> list[Path]:
-        metrics = report.get("metrics") or {}
-        if "confusion_matrix" in metrics:
-            return [
-                plot_confusion_matrix(
-                    metrics["confusion_matrix"],
-                    self.labels,
-                    directory / "confusion_matrix.png",
-                    title=f"Confusion matrix ({report['evaluated_on']['split']})",
-                )
-            ]
-        if "per_label_confusion" in metrics:
-            return [plot_multilabel_counts(metrics["per_label_confusion"], directory / "label_counts.png")]
-        return []
+        """Confusion matrix (most confused pairs), label counts (multi-label), F1 per label."""
+        split = (report.get("evaluated_on") or {}).get("split", "dev")
+        return write_classification_plots(directory, report.get("metrics") or {}, self.labels, split=split)
+
+    def worst_errors(self, encoded: EncodedDataset, limit: int) -> ConfidentErrors:
+        """The wrong predictions the model was surest of (the HTML report's worst errors)."""
+        return ConfidentErrors(self, encoded, limit)
 
     def card_summary(self) -> str:
         kind = " (multi-label)" if self.multi_label else ""

@@ -20,21 +20,20 @@ from tunelab.data.encoding import EncodedDataset
 from tunelab.data.example import Example
 from tunelab.data.loading import Splits
 from tunelab.errors import DataError
-from tunelab.evaluation.plots import plot_scatter
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import load_with_head
 from tunelab.tasks.base import CheckFacts, ItemScorer, LossFn, Outputs, shown_lines
 from tunelab.tasks.text import TextTask
 from tunelab.tasks.text_regression.config import TextRegressionConfig, TextRegressionData
 from tunelab.tasks.text_regression.data import load_splits, parse_number, with_numbers
+from tunelab.tasks.text_regression.errors import LargestResiduals
 from tunelab.tasks.text_regression.metrics import METRIC_DIRECTIONS, regression_metrics
-from tunelab.tasks.text_regression.report import print_regression_report
+from tunelab.tasks.text_regression.report import print_regression_report, write_regression_plots
 from tunelab.tasks.text_regression.schemas import RegressionPrediction
 
 #: Export parity: a torch and an ONNX prediction agree when they differ by at most this share of
 #: the training targets' standard deviation (0.015 on STS-B's 0-5 scale, std ~1.5).
 AGREEMENT_TOLERANCE = 0.01
-SCATTER_FILE = "scatter.png"
 
 
 class TextRegressionTask(TextTask):
@@ -235,17 +234,17 @@ class TextRegressionTask(TextTask):
         print_regression_report(metrics, console=console, title=title)
 
     def write_plots(self, directory: Path, report: dict[str, Any]) -> list[Path]:
-        """scatter.png: predicted against gold, from the points the metrics keep (see metrics.py)."""
-        metrics = report.get("metrics") or {}
-        points = metrics.get("points") or {}
-        if not points.get("gold"):
-            return []
+        """scatter.png (predicted against gold) and residuals.png, from the points the metrics keep."""
         split = (report.get("evaluated_on") or {}).get("split", "dev")
-        total, shown = metrics.get("num_examples", len(points["gold"])), len(points["gold"])
-        count = f"{shown} of {total} shown" if shown < total else f"{total} examples"
-        scores = {"Spearman": metrics["spearman"], "Pearson": metrics["pearson"]}
-        title = f"Predicted against gold ({split}, {count})"
-        return [plot_scatter(points["gold"], points["predicted"], directory / SCATTER_FILE, title=title, scores=scores)]
+        return write_regression_plots(directory, report.get("metrics") or {}, split=split)
+
+    def worst_errors(self, encoded: EncodedDataset, limit: int) -> LargestResiduals:
+        """The largest residuals (the HTML report's worst errors)."""
+        return LargestResiduals([_number(ex) for ex in encoded.examples], encoded, limit)
+
+    def card_metrics(self, metrics: dict[str, Any]) -> dict[str, float]:
+        """The correlations and errors; not the gold and predicted means and spreads."""
+        return {k: float(metrics[k]) for k in ("spearman", "pearson", "mse", "rmse", "mae") if k in metrics}
 
     def card_summary(self) -> str:
         what = "a number per text pair" if self.pairs else "a number per text"

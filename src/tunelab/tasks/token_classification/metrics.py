@@ -79,7 +79,10 @@ def ner_metrics(
     - ``num_sentences``, ``num_tokens``, ``num_entities`` (gold), ``num_predicted``;
     - ``mode``: ``"strict"`` or ``"conlleval"``;
     - ``errors``: up to ``max_errors`` records ``{"kind", "text", "gold", "predicted", "count"}``
-      sorted by count (descending), then text. ``text`` is None without ``texts``.
+      sorted by count (descending), then text. ``text`` is None without ``texts``;
+    - ``errors_by_type``: every error counted per entity type and kind
+      ``{type: {"false_negative", "false_positive", "wrong_type", "wrong_boundary"}}`` (missed, wrong
+      type and wrong boundary under the gold type, false positives under the predicted type).
 
     Errors are found per sentence: an exact match (start, end, type) is correct; a predicted span
     with the same start and end but another type is ``wrong_type``; a predicted span overlapping
@@ -138,6 +141,7 @@ def ner_metrics(
         "num_entities": sum(len(s) for s in gold_spans),
         "num_predicted": sum(len(s) for s in pred_spans),
         "errors": _errors(gold_spans, pred_spans, tokens, max_errors),
+        "errors_by_type": _errors_by_type(gold_spans, pred_spans),
     }
 
 
@@ -235,6 +239,19 @@ def _errors(
         {"kind": kind, "text": text, "gold": g, "predicted": p, "count": int(n)}
         for (kind, text, g, p), n in ranked[:max_errors]
     ]
+
+
+def _errors_by_type(gold_spans: list[set[Span]], pred_spans: list[set[Span]]) -> dict[str, dict[str, int]]:
+    """Every error (not only the listed ones) counted per entity type and kind, types sorted by
+    name: a missed, wrong-type or wrong-boundary error counts for the gold entity's type, a false
+    positive for the predicted type. Types without errors are left out."""
+    counts: dict[str, Counter[str]] = {}
+    for gold, pred in zip(gold_spans, pred_spans):
+        for kind, _, gold_type, pred_type in _sentence_errors(gold, pred):
+            typ = gold_type if gold_type is not None else pred_type
+            counts.setdefault(str(typ), Counter())[kind] += 1
+    kinds = ("false_negative", "false_positive", "wrong_type", "wrong_boundary")
+    return {typ: {kind: int(counts[typ][kind]) for kind in kinds} for typ in sorted(counts)}
 
 
 def _sentence_errors(gold: set[Span], pred: set[Span]) -> list[tuple[ErrorKind, Span, str | None, str | None]]:

@@ -6,13 +6,17 @@ JSON output uses :func:`tunelab.evaluation.report.write_json`, as for classifica
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["print_ner_report", "render_ner_report"]
+__all__ = ["print_ner_report", "render_ner_report", "write_ner_plots"]
+
+F1_FILE = "per_type_f1.png"
+ERRORS_FILE = "ner_errors.png"
 
 _MODE_CAPTIONS = {
     "strict": "strict IOB2 entity matching (seqeval mode='strict')",
@@ -101,6 +105,33 @@ def render_ner_report(
 def print_ner_report(metrics: Mapping[str, Any], console: Console | None = None, **kwargs: Any) -> None:
     """Print :func:`render_ner_report` (``title``, ``max_errors``) to ``console``."""
     (console or Console()).print(render_ner_report(metrics, **kwargs))
+
+
+def write_ner_plots(directory: Path, metrics: Mapping[str, Any], *, split: str = "dev") -> list[Path]:
+    """per_type_f1.png (F1 per entity type, worst first, with support) and ner_errors.png (every
+    error per type and kind: missed, spurious, wrong type, wrong boundary; then the most frequent
+    error groups as a table)."""
+    from tunelab.evaluation.plots import plot_f1_bars, plot_ner_errors
+
+    n = metrics.get("num_entities")
+    where = f"{split}, {int(n)} entities" if isinstance(n, int) else split
+    written: list[Path] = []
+    per_type = metrics.get("per_type")
+    if per_type:
+        average = metrics.get("macro_f1")
+        title = f"F1 per entity type, worst first ({where}" + (
+            f"; dashed: macro F1 {float(average):.3f})" if average is not None else ")"
+        )
+        written.append(plot_f1_bars(per_type, directory / F1_FILE, title=title, what="type", average=average))
+    errors = plot_ner_errors(
+        metrics.get("errors_by_type"),
+        list(metrics.get("errors") or []),
+        directory / ERRORS_FILE,
+        title=f"NER errors per entity type and kind ({where})",
+    )
+    if errors is not None:
+        written.append(errors)
+    return written
 
 
 def _fmt(value: Any) -> str:

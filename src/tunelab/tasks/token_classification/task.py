@@ -14,6 +14,7 @@ from transformers import AutoModelForTokenClassification, PreTrainedModel, PreTr
 
 from tunelab.config import ModelConfig
 from tunelab.data.batching import IGNORE_INDEX, pad_sequences
+from tunelab.data.encoding import EncodedDataset
 from tunelab.errors import ConfigError, DataError, InputError
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import load_with_head
@@ -22,10 +23,11 @@ from tunelab.tasks.token_classification.align import NerEncoded, encode_words
 from tunelab.tasks.token_classification.config import TokenClassificationConfig, TokenClassificationData
 from tunelab.tasks.token_classification.data import NerSplits, check_known_types, entity_types, load_ner_splits
 from tunelab.tasks.token_classification.decode import continued_tag, covering_words, word_outputs
+from tunelab.tasks.token_classification.errors import SentenceErrors
 from tunelab.tasks.token_classification.example import NerExample
 from tunelab.tasks.token_classification.metrics import METRIC_DIRECTIONS_NER, ner_metrics
 from tunelab.tasks.token_classification.readers import read_ner_file
-from tunelab.tasks.token_classification.report import print_ner_report
+from tunelab.tasks.token_classification.report import print_ner_report, write_ner_plots
 from tunelab.tasks.token_classification.schemas import EntityPrediction
 from tunelab.tasks.token_classification.tags import entities_from_iob2
 from tunelab.tasks.token_classification.words import to_words
@@ -341,5 +343,20 @@ class TokenClassificationTask(BaseTask):
     def print_report(self, metrics: dict[str, Any], console: Console | None, title: str) -> None:
         print_ner_report(metrics, console=console, title=title)
 
+    def write_plots(self, directory: Path, report: dict[str, Any]) -> list[Path]:
+        """per_type_f1.png and ner_errors.png (errors per type and kind, the most frequent ones)."""
+        split = (report.get("evaluated_on") or {}).get("split", "dev")
+        return write_ner_plots(directory, report.get("metrics") or {}, split=split)
+
+    def worst_errors(self, encoded: EncodedDataset, limit: int) -> SentenceErrors:
+        """The sentences with the most entity errors (the HTML report's worst errors)."""
+        return SentenceErrors(self, encoded, limit)
+
     def card_summary(self) -> str:
         return f"{len(self.types)} entity types: " + shown_names(self.types)
+
+    def card_limitations(self, max_length: int) -> list[str]:
+        return [
+            f"Sentences longer than {max_length} tokens are read in overlapping windows of whole words, never cut.",
+            f"It finds only the {len(self.types)} entity types it was trained on.",
+        ]
