@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: install
-	HF_HUB_OFFLINE=1 $(BIN)/tunelab train examples/banking77.yaml -o runs/banking77 --overwrite
+	HF_HUB_OFFLINE=1 $(BIN)/tunelab train examples/banking77.yaml -o runs/banking77 --overwrite --restart
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
