@@ -578,3 +578,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if value is not None and not value.is_absolute() and split in file_data and str(file_data[split]) == str(value):
             setattr(data, split, (base_dir / value).resolve())
     return config
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: dotted config keys (as ``--set`` takes them); lists,
+    scalars and empty sections are leaves."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name))
+        else:
+            flat[name] = value
+    return flat

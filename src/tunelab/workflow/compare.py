@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab.artifact import ArtifactError, ArtifactMeta, artifact_path, read_meta
+from tunelab.config import flatten
 from tunelab.errors import OutputError
 from tunelab.files import check_output_file, write_json
 from tunelab.workflow.report import REPORT_FILE
@@ -60,21 +61,6 @@ class RunFacts:
         configured = self.meta.config.get("training", {})
         configured = configured.get("metric") if isinstance(configured, Mapping) else None
         return configured if isinstance(configured, str) else None
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``, as :func:`tunelab.workflow.resume.flatten` (kept here
-    because importing that module imports torch, 10 s for a command that only reads JSON)."""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, name))
-        else:
-            flat[name] = value
-    return flat
 
 
 def _is_number(value: Any) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.artifact import PARTIAL_MARKER, ArtifactError, on_main_process
+from tunelab.config import flatten
 from tunelab.files import write_json
 from tunelab.training.checkpoints import newest_checkpoint
 
@@ -53,20 +54,6 @@ ADJUSTABLE = (
 
 def _matches(key: str, patterns: tuple[str, ...]) -> bool:
     return any(key == p or (p.endswith(".") and key.startswith(p)) for p in patterns)
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and scalars are leaves."""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, name))
-        else:
-            flat[name] = value
-    return flat
 
 
 def run_record(config: dict[str, Any], data: dict[str, dict[str, Any]], processes: int = 1) -> dict[str, Any]:
