@@ -90,6 +90,8 @@ def tiny_overrides(model_dir: Path, data: dict[str, Path], **extra) -> list[str]
         "training.precision": "fp32",
         "training.tensorboard": False,
         "training.early_stopping.patience": None,
+        # a second a run saved (about 100 runs in the suite); tests of plots and pages turn it on
+        "output.plots": False,
     }
     values.update(extra)
     return [f"{k}={'null' if v is None else v}" for k, v in values.items()]

@@ -395,6 +395,11 @@ class OutputConfig(Section):
     dir: Path = Field(Path("runs/model"), description="Artifact directory; -o on the command line overrides it.")
     overwrite: bool = False
     keep_checkpoints: bool = False
+    plots: bool = Field(
+        True,
+        description="Write the PNG plots (and embed them in report.html); false saves about a second a run, "
+        "for sweeps of many quick runs.",
+    )
     card: CardConfig = Field(default_factory=CardConfig)
 
 

@@ -40,7 +40,9 @@ def _log(out):
 
 @pytest.mark.train
 def test_classification_artifact_plots_and_curves(tiny_model_dir, toy_data, tmp_path, curves):
-    overrides = tiny_overrides(tiny_model_dir, toy_data, **{"training.epochs": 3, "training.metric": "macro_f1"})
+    overrides = tiny_overrides(
+        tiny_model_dir, toy_data, **{"training.epochs": 3, "training.metric": "macro_f1", "output.plots": True}
+    )
     result = train(load_config(None, overrides), output_dir=tmp_path / "model", console=QUIET)
     out = result.output_dir
     pngs = sorted(p.name for p in out.glob("*.png"))
@@ -70,7 +72,9 @@ def test_ner_artifact_plots(tiny_model_dir, tmp_path, curves):
         "train": write_conll(tmp_path / "train.conll", make_ner_sentences(60, seed=1)),
         "dev": write_conll(tmp_path / "dev.conll", make_ner_sentences(20, seed=2)),
     }
-    overrides = tiny_overrides(tiny_model_dir, data, **{"task.name": "token_classification", "training.epochs": 2})
+    overrides = tiny_overrides(
+        tiny_model_dir, data, **{"task.name": "token_classification", "training.epochs": 2, "output.plots": True}
+    )
     result = train(load_config(None, overrides), output_dir=tmp_path / "model", console=QUIET)
     out = result.output_dir
     pngs = sorted(p.name for p in out.glob("*.png"))

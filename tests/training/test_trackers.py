@@ -93,6 +93,7 @@ def test_each_tracker_store_holds_the_runs_history(tiny_model_dir, toy_data, tmp
             "training.log_every": 2,
             "training.tensorboard": None,  # the helpers switch it off; trackers decide here
             "training.trackers": "[wandb, mlflow, tensorboard]",
+            "output.plots": True,
         },
     )
     result = train(load_config(None, overrides), output_dir=out, console=QUIET)

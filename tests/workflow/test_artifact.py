@@ -29,7 +29,9 @@ def trained(tiny_model_dir, tmp_path_factory):
         "dev": write_csv(root / "dev.csv", make_texts(30, seed=2)),
         "test": write_csv(root / "test.csv", make_texts(30, seed=3)),
     }
-    cfg = load_config(None, tiny_overrides(tiny_model_dir, data, **{"data.test": str(data["test"])}))
+    cfg = load_config(
+        None, tiny_overrides(tiny_model_dir, data, **{"data.test": str(data["test"]), "output.plots": True})
+    )
     result = train(cfg, output_dir=root / "model", console=Console(file=open("/dev/null", "w")))
     return result, data
 

@@ -342,7 +342,7 @@ def test_trained_artifact_has_a_self_contained_report(tiny_model_dir, toy_data, 
     from tunelab.config import load_config
     from tunelab.workflow.train import train
 
-    cfg = load_config(None, tiny_overrides(tiny_model_dir, toy_data, **{"training.epochs": 2}))
+    cfg = load_config(None, tiny_overrides(tiny_model_dir, toy_data, **{"training.epochs": 2, "output.plots": True}))
     cfg.data.test = str(toy_data["test"])
     out = train(cfg, output_dir=tmp_path / "out", console=Console(quiet=True)).output_dir
     page = (out / HTML_FILE).read_text(encoding="utf-8")

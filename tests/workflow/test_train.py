@@ -193,6 +193,7 @@ def test_multi_label_from_jsonl(tiny_model_dir, tmp_path):
             "task.multi_label": True,
             "training.metric": "micro_f1",
             "training.epochs": 25,
+            "output.plots": True,
         },
     )
     metrics = result.report["metrics"]

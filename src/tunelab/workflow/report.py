@@ -98,14 +98,14 @@ def training_facts(directory: Path) -> tuple[str | None, int | None, list[dict[s
 
 
 def write_report_files(
-    directory: Path, report: dict[str, Any], task, *, history_path: Path | None = None
+    directory: Path, report: dict[str, Any], task, *, history_path: Path | None = None, plots: bool = True
 ) -> list[Path]:
-    """report.json plus the plots a person would rather look at."""
+    """report.json plus the plots a person would rather look at (``plots``: ``output.plots``)."""
     written = [directory / REPORT_FILE]
     write_json(report, directory / REPORT_FILE)
-    if report.get("metrics"):
+    if plots and report.get("metrics"):
         written += task.write_plots(directory, report)
-    if history_path is not None:
+    if plots and history_path is not None:
         metric, best_step, stored = training_facts(directory)
         curves = plot_training_curves(
             read_history(history_path) or stored, directory / "training_curves.png", metric=metric, best_step=best_step

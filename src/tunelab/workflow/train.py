@@ -269,7 +269,13 @@ def report_artifact(
     meta.metrics = report["metrics"]
     meta.evaluated_on = report["evaluated_on"]
     write_meta(meta, staging)
-    write_report_files(staging, report, predictor.task, history_path=staging / "logs" / "train_log.jsonl")
+    write_report_files(
+        staging,
+        report,
+        predictor.task,
+        history_path=staging / "logs" / "train_log.jsonl",
+        plots=config.output.plots,
+    )
     write_model_card(staging, meta, report, predictor.task, resolved=prepared.resolved)
     return report
 

@@ -98,6 +98,7 @@ def reg(tiny_model_dir, tmp_path_factory):
             "task.max_value": 5,
             "training.epochs": 5,
             "training.metric": "spearman",
+            "output.plots": True,
             "data.format": "tsv",
             "data.header": "no",
             "data.label_column": '"4"',
