@@ -283,14 +283,15 @@ def _usage(meta: ArtifactMeta, task: Any) -> str:
     if method.stored == "full_model" and model.head == "transformers" and model.auto_class:
         tokenize = f"tokenizer({texts!r}" + (f", {pairs!r}" if pairs else "")
         columns = "  # the last axis: one score per model.config.id2label" if meta.labels else "  # the raw outputs"
+        shown = ", ".join(f"outputs.{name}" for name in task.output_names)  # what the task's model returns
         parts += [
             "Or with plain transformers (the raw scores; tunelab turns them into predictions):\n",
             f"```python\nimport torch\nfrom transformers import {model.auto_class}, AutoTokenizer\n\n"
             f'tokenizer = AutoTokenizer.from_pretrained("{PLACEHOLDER}")\n'
             f'model = {model.auto_class}.from_pretrained("{PLACEHOLDER}").eval()\n'
             f'inputs = {tokenize}, truncation=True, max_length={model.max_length}, padding=True, return_tensors="pt")\n'
-            "with torch.no_grad():\n    logits = model(**inputs).logits\n"
-            f"print(logits){columns}\n```\n",
+            "with torch.no_grad():\n    outputs = model(**inputs)\n"
+            f"print({shown}){columns}\n```\n",
         ]
     elif method.stored != "full_model":
         params = method.parameters
