@@ -9,25 +9,42 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
     create_model,
     field_validator,
-    model_validator,
 )
 
+from tunelab.config_base import Section
+from tunelab.config_methods import (  # noqa: F401  (re-exported: tunelab.config is where callers look)
+    METHOD_CONFIG_ADAPTER,
+    METHOD_CONFIGS,
+    AdaLoraMethodConfig,
+    AdapterMethodConfig,
+    FrozenMethodConfig,
+    FullMethodConfig,
+    Ia3MethodConfig,
+    LoraMethodConfig,
+    MethodConfig,
+    PrefixTuningMethodConfig,
+    PromptTuningMethodConfig,
+    PTuningMethodConfig,
+    parse_method_config,
+)
+from tunelab.config_training import (  # noqa: F401  (re-exported)
+    TRACKERS,
+    CheckpointConfig,
+    EarlyStoppingConfig,
+    TrackerName,
+    TrackingConfig,
+    TrainingConfig,
+)
 from tunelab.errors import ConfigError
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
 class ModelConfig(Section):
@@ -100,7 +117,7 @@ class DataConfig(Section):
     @field_validator("delimiter", mode="before")
     @classmethod
     def _one_character(cls, value: Any) -> Any:
-        from tunelab.data.readers import normal_delimiter
+        from tunelab.data.delimiters import normal_delimiter
 
         return normal_delimiter(value)
 
@@ -162,211 +179,6 @@ class TaskSection(Section):
     """The base of every task's config section; ``name`` selects the task."""
 
     name: str
-
-
-class FullMethodConfig(Section):
-    name: Literal["full"] = "full"
-
-
-class FrozenMethodConfig(Section):
-    name: Literal["frozen"] = "frozen"
-    train_top_layers: int = Field(0, ge=0, description="Also train the top N transformer layers.")
-    merge: bool = Field(False, description="Save a full plain model instead of the trained weights only.")
-
-
-class LoraMethodConfig(Section):
-    name: Literal["lora"] = "lora"
-    r: int = Field(8, ge=1)
-    alpha: int = Field(16, ge=1)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    target_modules: list[str] | None = Field(None, description="Default: peft's choice for the architecture.")
-    bias: Literal["none", "all", "lora_only"] = "none"
-    merge: bool = Field(False, description="Merge the adapter into a plain model when saving.")
-
-
-class AdaLoraMethodConfig(Section):
-    name: Literal["adalora"] = "adalora"
-    init_r: int = Field(12, ge=1, description="Rank each adapted matrix starts with.")
-    target_r: int = Field(8, ge=1, description="Average rank the budget is pruned to.")
-    alpha: int = Field(16, ge=1)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    target_modules: list[str] | None = None
-    tinit: float = Field(0.1, ge=0, lt=1, description="Share of steps before pruning starts.")
-    tfinal: float = Field(0.2, ge=0, lt=1, description="Share of final steps with the budget fixed.")
-    delta_t: int = Field(10, ge=1, description="Steps between budget reallocations.")
-    beta1: float = 0.85
-    beta2: float = 0.85
-    orth_reg_weight: float = Field(0.5, ge=0)
-    merge: bool = False
-
-
-class Ia3MethodConfig(Section):
-    name: Literal["ia3"] = "ia3"
-    target_modules: list[str] | None = None
-    feedforward_modules: list[str] | None = None
-    merge: bool = False
-
-
-class PrefixTuningMethodConfig(Section):
-    name: Literal["prefix_tuning"] = "prefix_tuning"
-    num_virtual_tokens: int = Field(20, ge=1)
-    prefix_projection: bool = False
-    encoder_hidden_size: int | None = Field(None, ge=1)
-
-
-class PromptTuningMethodConfig(Section):
-    name: Literal["prompt_tuning"] = "prompt_tuning"
-    num_virtual_tokens: int = Field(20, ge=1)
-    init_text: str | None = Field(None, description="Initialise the soft prompt from this text's embeddings.")
-
-
-class PTuningMethodConfig(Section):
-    name: Literal["p_tuning"] = "p_tuning"
-    num_virtual_tokens: int = Field(20, ge=1)
-    encoder_hidden_size: int = Field(128, ge=1)
-    encoder_type: Literal["MLP", "LSTM"] = "MLP"
-
-
-class AdapterMethodConfig(Section):
-    name: Literal["adapter"] = "adapter"
-    style: Literal["pfeiffer", "houlsby"] = Field(
-        "pfeiffer", description="pfeiffer: one adapter after each layer's feed-forward; houlsby: also after attention."
-    )
-    reduction_factor: int = Field(16, ge=1, description="Hidden size / adapter bottleneck size.")
-    non_linearity: Literal["relu", "gelu", "tanh"] = "relu"
-
-
-MethodConfig = Annotated[
-    Union[
-        FullMethodConfig,
-        FrozenMethodConfig,
-        LoraMethodConfig,
-        AdaLoraMethodConfig,
-        Ia3MethodConfig,
-        PrefixTuningMethodConfig,
-        PromptTuningMethodConfig,
-        PTuningMethodConfig,
-        AdapterMethodConfig,
-    ],
-    Field(discriminator="name"),
-]
-METHOD_CONFIGS: dict[str, type[BaseModel]] = {
-    cls.model_fields["name"].default: cls for cls in get_args(get_args(MethodConfig)[0])
-}
-METHOD_CONFIG_ADAPTER: TypeAdapter = TypeAdapter(MethodConfig)
-
-
-def parse_method_config(data: dict[str, Any] | None):
-    return METHOD_CONFIG_ADAPTER.validate_python({"name": "full", **(data or {})})
-
-
-class EarlyStoppingConfig(Section):
-    patience: int | None = Field(3, ge=1, description="Evaluations without improvement before stopping; null disables.")
-    min_delta: float = Field(0.0, ge=0.0)
-
-
-class CheckpointConfig(Section):
-    """Periodic checkpoints of the whole training state (weights, optimizer, schedule, RNG, counters),
-    besides the one written at every evaluation and on SIGINT/SIGTERM. A run killed without warning
-    (SIGKILL, power loss) resumes from the newest one."""
-
-    every_steps: int | None = Field(500, ge=1, description="Write a checkpoint every N optimizer steps; null: never.")
-    every_minutes: float | None = Field(
-        10.0, gt=0, description="Write a checkpoint when this many minutes passed since the last; null: never."
-    )
-    keep: int = Field(2, ge=1, description="How many of the newest checkpoints are kept (older ones are deleted).")
-
-
-TRACKERS = ("tensorboard", "wandb", "mlflow")
-TrackerName = Literal["tensorboard", "wandb", "mlflow"]
-
-
-def _default_trackers() -> list[TrackerName]:
-    return ["tensorboard"]
-
-
-class TrackingConfig(Section):
-    """Where the trackers of ``training.trackers`` write (see docs/tracking.md)."""
-
-    project: str = Field("tunelab", min_length=1, description="The W&B project and the MLflow experiment.")
-    run_name: str | None = Field(None, description="The run's name in every tracker; default: the output directory's.")
-    offline: bool = Field(
-        True,
-        description="W&B offline into <out>/logs/wandb and MLflow to the file store <out>/logs/mlruns; false: W&B "
-        "online (after `wandb login`) and MLflow to MLFLOW_TRACKING_URI when it is set.",
-    )
-
-
-class TrainingConfig(Section):
-    epochs: float = Field(5, gt=0)
-    batch_size: int = Field(32, ge=1)
-    eval_batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(1e-4, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.06, ge=0, lt=1)
-    gradient_accumulation_steps: int = Field(1, ge=1)
-    max_grad_norm: float | None = Field(1.0, gt=0)
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    seed: int = 42
-    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps; null: each epoch.")
-    metric: str | None = Field(
-        None,
-        description="Dev metric that picks the best checkpoint and drives early stopping; default: the task's "
-        "own (`tunelab init TASK` lists the choices).",
-    )
-    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
-    length_buckets: bool = Field(True, description="Batch texts of similar length together (less padding).")
-    log_every: int = Field(20, ge=1, description="Optimizer steps between loss log lines.")
-    num_threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: torch's choice.")
-    gradient_checkpointing: bool = Field(
-        False,
-        description="Recompute each layer's activations in the backward pass instead of keeping them: "
-        "much less memory for long texts and large models, about a third more compute.",
-    )
-    trackers: list[TrackerName] = Field(
-        default_factory=_default_trackers,
-        description="Experiment trackers that record the config, the metrics and the plots: tensorboard, wandb, "
-        "mlflow (the last two: pip install 'tunelab[tracking]'); [] for none.",
-    )
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    tensorboard: bool | None = Field(
-        None, description="Deprecated, use training.trackers: false drops tensorboard from them, true adds it."
-    )
-    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
-
-    @field_validator("trackers", mode="before")
-    @classmethod
-    def _tracker_list(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        if isinstance(value, str):  # `trackers: wandb` or `--set training.trackers=wandb,mlflow`
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list):
-            return list(dict.fromkeys(value))  # each once, in the order given
-        return value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _tensorboard_alias(cls, data: Any) -> Any:
-        """The old ``tensorboard: bool`` becomes the ``tensorboard`` entry of ``trackers`` (and is then unset)."""
-        if not isinstance(data, dict) or data.get("tensorboard") is None:
-            return data
-        data = dict(data)
-        flag = data.pop("tensorboard")
-        if isinstance(flag, str) and flag.strip().lower() in ("true", "false"):
-            flag = flag.strip().lower() == "true"
-        if not isinstance(flag, bool):
-            raise ValueError("training.tensorboard must be true or false (better: list it in training.trackers)")
-        trackers = cls._tracker_list(data.get("trackers", ["tensorboard"]))
-        if "trackers" in data and isinstance(trackers, list) and "tensorboard" in trackers and not flag:
-            raise ValueError(
-                f"training.tensorboard: false contradicts training.trackers: {trackers}; "
-                "drop training.tensorboard (deprecated) and list the trackers in training.trackers"
-            )
-        if isinstance(trackers, list):
-            trackers = [t for t in trackers if t != "tensorboard"] + (["tensorboard"] if flag else [])
-        data["trackers"] = trackers
-        return data
 
 
 class CardConfig(Section):

@@ -11,23 +11,19 @@ import csv
 import io
 import json
 import sys
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from tunelab.data.delimiters import (  # noqa: F401  (re-exported)
+    DELIMITERS,
+    delimiter_name,
+    normal_delimiter,
+    sniff_delimiter,
+)
+from tunelab.data.error_list import MAX_ERRORS, DataErrors, ErrorCollector  # noqa: F401  (re-exported)
 from tunelab.errors import DataError
-
-MAX_ERRORS = 20
-"""How many data errors of one file are reported at once (the rest are counted)."""
-
-DELIMITERS = (",", ";", "\t", "|")
-"""What ``data.delimiter: auto`` chooses from, in order of preference on a tie."""
-
-_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "space"}
-_SNIFF_ROWS = 50
-_SNIFF_CHARS = 1 << 20
 
 
 def _raise_field_size_limit() -> None:
@@ -45,24 +41,6 @@ def _raise_field_size_limit() -> None:
 _raise_field_size_limit()
 
 
-def delimiter_name(delimiter: str) -> str:
-    """How error messages name a delimiter: "comma", "tab", "';'", ..."""
-    return _DELIMITER_NAMES.get(delimiter, repr(delimiter))
-
-
-def normal_delimiter(value: Any) -> str:
-    """``data.delimiter`` as "auto" or one character ("tab" and a written "\\t" are a tab)."""
-    if not isinstance(value, str):
-        raise ValueError("must be auto or one character such as , ; | or tab")
-    aliases = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
-    value = aliases.get(value.lower(), value) if value.lower() != "auto" else "auto"
-    if value == "auto":
-        return value
-    if len(value) != 1 or value in ('"', "\r", "\n"):
-        raise ValueError("must be auto or one character such as , ; | or tab (not a quote or a line break)")
-    return value
-
-
 def split_encoding(encoding: str | Mapping[str, str], split: str | None = None) -> str:
     """The codec of one split's file: ``data.encoding`` is one codec for every file, or a mapping
     per split (a split it does not name is utf-8). A file read without a split (evaluate, predict)
@@ -70,56 +48,6 @@ def split_encoding(encoding: str | Mapping[str, str], split: str | None = None) 
     if isinstance(encoding, Mapping):
         return str(encoding.get(split or "test", "utf-8"))
     return encoding
-
-
-class DataErrors(DataError):
-    """Several data errors of one file, reported together: one per line, each with file:line and
-    field. ``errors`` holds them (at most :data:`MAX_ERRORS`); ``more`` counts those left out."""
-
-    def __init__(self, errors: list[DataError], more: int = 0) -> None:
-        self.errors = list(errors)
-        self.more = more
-        first = self.errors[0]
-        total = len(self.errors) + more
-        lines = [f"{total} problems in the data:"] + [f"  {error}" for error in self.errors]
-        if more:
-            lines.append(f"  ... and {more} more")
-        super().__init__("\n".join(lines), None, first.line, None)
-        self.path = first.path  # where, for code that looks; the message names every file:line itself
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class ErrorCollector:
-    """Collect the data errors of a file instead of stopping at the first; :meth:`check` raises
-    them: the error itself when there is one (its wording unchanged), else a :class:`DataErrors`."""
-
-    def __init__(self, cap: int = MAX_ERRORS) -> None:
-        self.cap = cap
-        self.errors: list[DataError] = []
-        self.more = 0
-
-    def add(self, error: DataError) -> None:
-        if isinstance(error, DataErrors):
-            for each in error.errors:
-                self.add(each)
-            self.more += error.more
-        elif len(self.errors) < self.cap:
-            self.errors.append(error)
-        else:
-            self.more += 1
-
-    def __bool__(self) -> bool:
-        return bool(self.errors)
-
-    def check(self) -> None:
-        if not self.errors:
-            return
-        if len(self.errors) == 1 and not self.more:
-            raise self.errors[0]
-        errors = sorted(self.errors, key=lambda e: (e.path or "", e.line or 0))
-        raise DataErrors(errors, self.more)
 
 
 SUFFIXES: dict[str, str] = {
@@ -413,45 +341,6 @@ class TsvReader(CsvReader):
     default_delimiter: ClassVar[str] = "\t"
     plain_fallback: ClassVar[bool] = True
     sniffs: ClassVar[bool] = False
-
-
-def sniff_delimiter(text: str, default: str = ",", candidates: tuple[str, ...] = DELIMITERS) -> str:
-    """The delimiter of a CSV text: the candidate that cuts the first rows into the same number
-    (at least 2, the first row's) of fields most consistently, quotes respected; ``default`` when
-    none does.
-
-    csv.Sniffer guesses from character frequencies and fails on short files, on a text column full
-    of commas, and on files with a single column; parsing the rows with each candidate and
-    comparing field counts is what a person checks by eye. Ties go to the earlier candidate
-    (the comma first)."""
-    sample = text[:_SNIFF_CHARS]
-    best: tuple[float, int] | None = None
-    choice = default
-    for order, delimiter in enumerate(candidates):
-        if delimiter not in sample:
-            continue
-        counts: list[int] = []
-        reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
-        try:
-            for row in reader:
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                counts.append(len(row))
-                if len(counts) >= _SNIFF_ROWS:
-                    break
-        except csv.Error:
-            pass  # a quoting problem (or a sample cut inside a quoted field): judge the rows before it
-        if len(sample) == _SNIFF_CHARS and len(counts) > 1 and len(counts) < _SNIFF_ROWS:
-            counts.pop()  # the last row may be cut by the sample's end
-        if not counts:
-            continue
-        width, hits = Counter(counts).most_common(1)[0]
-        if width < 2 or counts[0] != width:
-            continue  # the first row (the header, usually) is cut like the others in a real table
-        score = (hits / len(counts), -order)
-        if best is None or score > best:
-            best, choice = score, delimiter
-    return choice
 
 
 class JsonlReader(Reader):

@@ -1,0 +1,118 @@
+"""The `training` section: the loop's settings, early stopping, checkpoints, trackers (see tunelab.config)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from tunelab.config_base import Section
+
+
+class EarlyStoppingConfig(Section):
+    patience: int | None = Field(3, ge=1, description="Evaluations without improvement before stopping; null disables.")
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class CheckpointConfig(Section):
+    """Periodic checkpoints of the whole training state (weights, optimizer, schedule, RNG, counters),
+    besides the one written at every evaluation and on SIGINT/SIGTERM. A run killed without warning
+    (SIGKILL, power loss) resumes from the newest one."""
+
+    every_steps: int | None = Field(500, ge=1, description="Write a checkpoint every N optimizer steps; null: never.")
+    every_minutes: float | None = Field(
+        10.0, gt=0, description="Write a checkpoint when this many minutes passed since the last; null: never."
+    )
+    keep: int = Field(2, ge=1, description="How many of the newest checkpoints are kept (older ones are deleted).")
+
+
+TRACKERS = ("tensorboard", "wandb", "mlflow")
+TrackerName = Literal["tensorboard", "wandb", "mlflow"]
+
+
+def _default_trackers() -> list[TrackerName]:
+    return ["tensorboard"]
+
+
+class TrackingConfig(Section):
+    """Where the trackers of ``training.trackers`` write (see docs/tracking.md)."""
+
+    project: str = Field("tunelab", min_length=1, description="The W&B project and the MLflow experiment.")
+    run_name: str | None = Field(None, description="The run's name in every tracker; default: the output directory's.")
+    offline: bool = Field(
+        True,
+        description="W&B offline into <out>/logs/wandb and MLflow to the file store <out>/logs/mlruns; false: W&B "
+        "online (after `wandb login`) and MLflow to MLFLOW_TRACKING_URI when it is set.",
+    )
+
+
+class TrainingConfig(Section):
+    epochs: float = Field(5, gt=0)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    seed: int = 42
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps; null: each epoch.")
+    metric: str | None = Field(
+        None,
+        description="Dev metric that picks the best checkpoint and drives early stopping; default: the task's "
+        "own (`tunelab init TASK` lists the choices).",
+    )
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    length_buckets: bool = Field(True, description="Batch texts of similar length together (less padding).")
+    log_every: int = Field(20, ge=1, description="Optimizer steps between loss log lines.")
+    num_threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: torch's choice.")
+    gradient_checkpointing: bool = Field(
+        False,
+        description="Recompute each layer's activations in the backward pass instead of keeping them: "
+        "much less memory for long texts and large models, about a third more compute.",
+    )
+    trackers: list[TrackerName] = Field(
+        default_factory=_default_trackers,
+        description="Experiment trackers that record the config, the metrics and the plots: tensorboard, wandb, "
+        "mlflow (the last two: pip install 'tunelab[tracking]'); [] for none.",
+    )
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    tensorboard: bool | None = Field(
+        None, description="Deprecated, use training.trackers: false drops tensorboard from them, true adds it."
+    )
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+
+    @field_validator("trackers", mode="before")
+    @classmethod
+    def _tracker_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, str):  # `trackers: wandb` or `--set training.trackers=wandb,mlflow`
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            return list(dict.fromkeys(value))  # each once, in the order given
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tensorboard_alias(cls, data: Any) -> Any:
+        """The old ``tensorboard: bool`` becomes the ``tensorboard`` entry of ``trackers`` (and is then unset)."""
+        if not isinstance(data, dict) or data.get("tensorboard") is None:
+            return data
+        data = dict(data)
+        flag = data.pop("tensorboard")
+        if isinstance(flag, str) and flag.strip().lower() in ("true", "false"):
+            flag = flag.strip().lower() == "true"
+        if not isinstance(flag, bool):
+            raise ValueError("training.tensorboard must be true or false (better: list it in training.trackers)")
+        trackers = cls._tracker_list(data.get("trackers", ["tensorboard"]))
+        if "trackers" in data and isinstance(trackers, list) and "tensorboard" in trackers and not flag:
+            raise ValueError(
+                f"training.tensorboard: false contradicts training.trackers: {trackers}; "
+                "drop training.tensorboard (deprecated) and list the trackers in training.trackers"
+            )
+        if isinstance(trackers, list):
+            trackers = [t for t in trackers if t != "tensorboard"] + (["tensorboard"] if flag else [])
+        data["trackers"] = trackers
+        return data
