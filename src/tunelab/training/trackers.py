@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from accelerate.tracking import GeneralTracker
 
+from tunelab.config import flatten
 from tunelab.errors import ConfigError
 from tunelab.files import write_json
 from tunelab.training.callbacks import Callback
@@ -61,17 +62,12 @@ def check_trackers(names: Sequence[str]) -> None:
 
 
 def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, bool | int | float | str]:
-    """``{"training": {"epochs": 3}}`` -> ``{"training.epochs": 3}``; lists and nulls as JSON text."""
-    flat: dict[str, bool | int | float | str] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten_config(value, name + "."))
-        elif isinstance(value, (bool, int, float, str)):
-            flat[name] = value
-        else:
-            flat[name] = json.dumps(value, default=str)
-    return flat
+    """``{"training": {"epochs": 3}}`` -> ``{"training.epochs": 3}`` (:func:`tunelab.config.flatten`);
+    lists and nulls as JSON text, since trackers take scalars only."""
+    return {
+        f"{prefix}{key}": value if isinstance(value, (bool, int, float, str)) else json.dumps(value, default=str)
+        for key, value in flatten(dict(config)).items()
+    }
 
 
 def scalars(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]:

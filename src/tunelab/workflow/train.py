@@ -183,9 +183,11 @@ def save_artifact(
     train_seconds: float,
     staging: Path,
     output: Path,
+    data: dict[str, dict[str, Any]] | None = None,
 ) -> ArtifactMeta:
     """The trained model, tokenizer, licence files, logs and ``tunelab.json`` in ``staging`` (to be
-    published as ``output``: recorded paths are relative to it, so no file holds an absolute path)."""
+    published as ``output``: recorded paths are relative to it, so no file holds an absolute path).
+    ``data``: the run's data record (:func:`_data_record`), whose hashes are not computed again."""
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -223,7 +225,7 @@ def save_artifact(
             parameters=built.params,
             weights_bytes=artifact_bytes,
         ),
-        data=_data_meta(prepared, output),
+        data=_data_meta(prepared, output, data or _data_record(prepared)),
         config=_portable_config(config, resolved, output),
         training={
             "precision": trainer.accelerator.mixed_precision,
@@ -311,7 +313,8 @@ def train(
 
     prepared = prepare_data(config, console)
     workdir = workdir_for(output)
-    record = run_record(config.to_dict(), _data_record(prepared), process_state().num_processes)
+    data = _data_record(prepared)  # hashed once: the resume record and tunelab.json share it
+    record = run_record(config.to_dict(), data, process_state().num_processes)
     changes = open_workdir(workdir, record, resume=resume, restart=restart, allow_changes=allow_changes)
     built = build_model(config, prepared)
     trainer = make_trainer(config, prepared, built, workdir, console, callbacks)
@@ -333,7 +336,7 @@ def train(
         return TrainResult(output, {}, None)
 
     staging = workdir / "artifact"
-    meta = save_artifact(config, prepared, built, trainer, train_seconds, staging, output)
+    meta = save_artifact(config, prepared, built, trainer, train_seconds, staging, output, data)
     # The training copy of the model (and its optimizer state) goes before the report reloads the
     # artifact, so a large model is never in memory twice.
     trainer.accelerator.free_memory()
@@ -432,10 +435,13 @@ def _portable_config(config: TunelabConfig, resolved: ResolvedModel, output: Pat
     return recorded
 
 
-def _data_meta(prepared: PreparedData, output: Path) -> DataMeta:
+def _data_meta(prepared: PreparedData, output: Path, record: dict[str, dict[str, Any]]) -> DataMeta:
+    """The data part of ``tunelab.json``; file hashes and example fingerprints come from the run's record."""
     splits, parts, encoded = prepared.splits, prepared.parts, prepared.encoded
     files = {
-        name: FileRef(path=portable_path(path, output), sha256=file_sha256(path))
+        name: FileRef(
+            path=portable_path(path, output), sha256=(record.get(name) or {}).get("sha256") or file_sha256(path)
+        )
         for name, path in splits.files.items()
         if path
     }
@@ -449,7 +455,7 @@ def _data_meta(prepared: PreparedData, output: Path) -> DataMeta:
         dev_lines=dev_lines,
         counts={name: len(examples) for name, examples in parts.items()},
         truncated={name: enc.num_truncated for name, enc in encoded.items()},
-        fingerprint={name: examples_fingerprint(examples) for name, examples in parts.items() if examples},
+        fingerprint={name: facts["fingerprint"] for name, facts in record.items()},
     )
 
 
