@@ -65,6 +65,16 @@ class TrainingConfig(Section):
     )
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     length_buckets: bool = Field(True, description="Batch texts of similar length together (less padding).")
+    lazy_embeddings: bool = Field(
+        True,
+        description="Update only the rows of the input embedding matrix a batch used (sparse gradient, lazy "
+        "AdamW); false: the whole matrix every step. One process only (several: always dense).",
+    )
+    fast_dropout: bool = Field(
+        True,
+        description="On CPUs, draw dropout masks from a fast counter-based generator (the same distribution, "
+        "reproducible from the seed); false: torch's own dropout.",
+    )
     log_every: int = Field(20, ge=1, description="Optimizer steps between loss log lines.")
     num_threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: torch's choice.")
     gradient_checkpointing: bool = Field(

