@@ -1,21 +1,36 @@
 """Training speed: tunelab's trainer against the Hugging Face Trainer, same data, model and budget.
 
-Three contenders fine-tune the same model (default: the packaged all-MiniLM-L6-v2) on the same
+The contenders fine-tune the same model (default: the packaged all-MiniLM-L6-v2) on the same
 seeded subset of the training data, with the same batch size, learning rate, linear warmup and
 decay, weight decay, gradient clipping, number of epochs and seed:
 
   tunelab          `tunelab.workflow.train.train(config)`, the function behind `tunelab train`, with
                    its defaults (bf16 autocast where the CPU has it, length-bucketed batches, its own
-                   padding collator, checkpoint at each epoch end); the only departure from a plain
-                   `tunelab train` is that no dev data is given during training (data.split.dev=0),
-                   so, like the Trainer runs, it does not evaluate while training.
-  trainer_dynamic  transformers.Trainer, fp32, DataCollatorWithPadding (DataCollatorForTokenClassification
-                   for NER): each batch padded to its longest text.
-  trainer_max128   transformers.Trainer, fp32, every text padded to 128 tokens (padding="max_length").
+                   padding collator, fused AdamW with lazy embedding updates, fast CPU dropout masks);
+                   the only departure from a plain `tunelab train` is that no dev data is given
+                   during training (data.split.dev=0), so, like the Trainer runs, it does not
+                   evaluate while training. Its periodic checkpoints (every 500 steps or 10 minutes)
+                   fall due in none of these runs, and the Trainer runs save none: the same.
+  trainer_best     the headline: transformers.Trainer at its strongest on a CPU with bf16: bf16=True,
+                   train_sampling_strategy="group_by_length", optim="adamw_torch_fused",
+                   dataloader_num_workers=0, dynamic padding (see worker_trainer).
+  trainer_dynamic  context: transformers.Trainer, fp32, DataCollatorWithPadding
+                   (DataCollatorForTokenClassification for NER): each batch padded to its longest text.
+  trainer_max128   context: transformers.Trainer, fp32, every text padded to 128 tokens.
   trainer_dynamic_bf16  (optional, --contenders ...,trainer_dynamic_bf16) trainer_dynamic with bf16=True.
 
-    python benchmarks/train_speed.py [--task classification|ner|both] [--data-dir ../shared/data]
-        [--train-samples 4000] [--epochs 1] [--dev-samples N] [--seeds 42] [--json OUT]
+Settings (--task): classification = SST-2 phrases (short, 13 tokens on average); ner = WNUT-17;
+long = ChnSentiCorp reviews truncated at 256 tokens (one token per Chinese character in MiniLM's
+vocabulary); both = classification + ner; all = the three.
+
+    python benchmarks/train_speed.py [--task classification|ner|long|both|all] [--data-dir ../shared/data]
+        [--train-samples 4000] [--epochs 1] [--dev-samples N] [--seeds 42,13,7] [--json OUT]
+
+tunelab and trainer_best run every seed (alternating within a seed, so drift of the machine hits
+both); the context settings run the first seed only (--context-seeds all for every seed). The JSON
+holds per setting and, for the first setting, at the top: `ratio_vs_trainer_best` (tunelab's
+samples/s over the best Trainer's, summed over seeds) and `accuracy_delta_vs_trainer_best` (points
+of dev accuracy / entity F1, mean over seeds, tunelab minus Trainer).
 
 Each contender runs in its own subprocess, one after the other (peak RSS is its own; none warms
 the CPU caches or thread pools for another). Training time runs from the trainer's
@@ -69,21 +84,31 @@ from _common import (  # noqa: E402
     write_result,
 )
 
-CONTENDERS = ("tunelab", "trainer_dynamic", "trainer_max128")
-# Not run by default: the Trainer with dynamic padding and bf16 autocast (bf16=True), to show how
-# much of the difference is precision alone.
+CONTENDERS = ("tunelab", "trainer_best", "trainer_dynamic", "trainer_max128")
+# The headline: the strongest Trainer setting on this CPU (see worker_trainer).
+BEST = "trainer_best"
+# Not run by default: the Trainer with dynamic padding and bf16 autocast (bf16=True) but no length
+# grouping, to show how much of the difference is precision alone.
 OPTIONAL = ("trainer_dynamic_bf16",)
 LABELS = {
     "tunelab": "tunelab",
+    "trainer_best": "HF Trainer best",
     "trainer_dynamic": "HF Trainer dynamic",
     "trainer_max128": "HF Trainer max-128",
     "trainer_dynamic_bf16": "HF Trainer dynamic",
 }
-TASKS = {"classification": "text_classification", "ner": "token_classification"}
-METRIC = {"classification": "accuracy", "ner": "f1"}
-MAX_LENGTH = 128
+TASKS = {"classification": "text_classification", "ner": "token_classification", "long": "text_classification"}
+METRIC = {"classification": "accuracy", "ner": "f1", "long": "accuracy"}
+# Truncation length per setting; "long": reviews of 100-400 characters, one token per Chinese character.
+MAX_LENGTHS = {"classification": 128, "ner": 128, "long": 256}
 # Rates measured on the development machine (../shared/README.md), for the time estimate only.
-EXPECTED_RATE = {"tunelab": 90.0, "trainer_dynamic": 35.0, "trainer_max128": 14.0, "trainer_dynamic_bf16": 49.0}
+EXPECTED_RATE = {
+    "tunelab": 150.0,
+    "trainer_best": 120.0,
+    "trainer_dynamic": 35.0,
+    "trainer_max128": 14.0,
+    "trainer_dynamic_bf16": 49.0,
+}
 OVERHEAD_SECONDS = 30.0  # per contender: start-up, model loading, fp32 evaluation, artifact (tunelab)
 
 
@@ -121,6 +146,29 @@ def prepare_classification(args, out: Path) -> dict[str, Any]:
         "dev_file": str(out / "dev.tsv"),
         "train_samples": len(train_rows),
         "train_available": len(train) - 1,
+        "dev_samples": len(dev_rows),
+    }
+
+
+def prepare_long(args, out: Path) -> dict[str, Any]:
+    """The long-text setting: ChnSentiCorp reviews (text<TAB>label, no header), truncated at 256
+    tokens (MiniLM's vocabulary has the common Chinese characters, one token each). Written with a
+    `text<TAB>label` header, so every contender reads the same columns."""
+    folder = args.data_dir / "chnsenticorp"
+    train, dev = _lines(folder / "train.tsv"), _lines(folder / "dev.tsv")
+    take = args.long_train_samples
+    train_rows = [train[i] for i in _subset(len(train), take, args.data_seed)]
+    dev_rows = [dev[i] for i in _subset(len(dev), args.dev_samples, args.data_seed)]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train.tsv").write_text("\n".join(["text\tlabel", *train_rows]) + "\n", encoding="utf-8")
+    (out / "dev.tsv").write_text("\n".join(["text\tlabel", *dev_rows]) + "\n", encoding="utf-8")
+    return {
+        "dataset": "ChnSentiCorp (long texts, max 256 tokens)",
+        "source": str(folder),
+        "train_file": str(out / "train.tsv"),
+        "dev_file": str(out / "dev.tsv"),
+        "train_samples": len(train_rows),
+        "train_available": len(train),
         "dev_samples": len(dev_rows),
     }
 
@@ -265,7 +313,7 @@ def worker_tunelab(spec: dict[str, Any]) -> dict[str, Any]:
     output = Path(spec["workdir"]) / f"tunelab-{task}-{spec['seed']}"
     overrides = [
         f"model.name={spec['model']}",
-        f"model.max_length={MAX_LENGTH}",
+        f"model.max_length={MAX_LENGTHS[task]}",
         f"task.name={TASKS[task]}",
         f"data.train={spec['train_file']}",
         "data.split.dev=0",  # no dev data while training: the Trainer runs do not evaluate either
@@ -318,7 +366,15 @@ def worker_tunelab(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> dict[str, Any]:
+def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False, best: bool = False) -> dict[str, Any]:
+    """One Trainer run. ``best``: its strongest settings for a CPU with native bf16, from its
+    documentation: bf16 autocast, batches grouped by length (``train_sampling_strategy=
+    "group_by_length"``, transformers 5's name for ``group_by_length``), the fused AdamW kernel
+    (``optim="adamw_torch_fused"``, its default since torch 2.8, named here so it stays), no
+    DataLoader worker processes (on 2 cores they take cycles from the step) and no checkpoint saving
+    (tunelab saves none inside its timed window either: its periodic checkpoints are due every 500
+    steps or 10 minutes). ``torch_compile`` is left off: compiling the model took longer than
+    these whole runs."""
     import torch
     import transformers
     from transformers import (
@@ -343,8 +399,9 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
     max128 = padding == "max_length"
     tokenizer = AutoTokenizer.from_pretrained(spec["model_path"])
     examples = read_split(task, spec["train_file"])
-    pad = {"padding": "max_length", "max_length": MAX_LENGTH} if max128 else {"max_length": MAX_LENGTH}
-    if task == "classification":
+    max_length = MAX_LENGTHS[task]
+    pad = {"padding": "max_length", "max_length": max_length} if max128 else {"max_length": max_length}
+    if task != "ner":
         from tunelab.tasks.text_classification.task import TextClassificationTask
 
         labels_task = TextClassificationTask.from_examples(TextClassificationConfig(), examples)
@@ -406,6 +463,11 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
         weight_decay=spec["weight_decay"],
         seed=spec["seed"],
         bf16=bf16,
+        **(
+            {"train_sampling_strategy": "group_by_length", "optim": "adamw_torch_fused", "dataloader_num_workers": 0}
+            if best
+            else {}
+        ),
         # the Trainer refuses bf16 without a GPU unless told it runs on the CPU
         **({"use_cpu": True} if bf16 and not torch.cuda.is_available() else {}),
         eval_strategy="no",
@@ -426,7 +488,7 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
     threads = torch.get_num_threads()
     # Scored exactly as tunelab scores its own model: the same Predictor, encoding and metric code, fp32.
     meta = ArtifactMeta(
-        task=TaskMeta(name=labels_task.name), model=ModelMeta(base=spec["model"], max_length=MAX_LENGTH)
+        task=TaskMeta(name=labels_task.name), model=ModelMeta(base=spec["model"], max_length=max_length)
     )
     predictor = Predictor(TorchBackend(trainer.model.float(), "cpu", task=labels_task), tokenizer, labels_task, meta)
     metrics = predictor.evaluate(read_split(task, spec["dev_file"]))
@@ -441,6 +503,7 @@ def worker_trainer(spec: dict[str, Any], padding: str, bf16: bool = False) -> di
         "threads": threads,
         "precision": "bf16" if bf16 else "fp32",
         "optim": str(args.optim),
+        "sampling": str(args.train_sampling_strategy),
         "warmup_steps": args.warmup_steps,
         "transformers": transformers.__version__,
         "metrics": score(task, metrics),
@@ -460,6 +523,8 @@ def worker_main(name: str, spec_path: Path, result_path: Path) -> None:
         result = worker_trainer(spec, "max_length")
     elif kind == "trainer_dynamic_bf16":
         result = worker_trainer(spec, "dynamic", bf16=True)
+    elif kind == "trainer_best":
+        result = worker_trainer(spec, "dynamic", bf16=True, best=True)
     else:
         raise SystemExit(f"unknown worker kind {kind}")
     write_result(result_path, result)
@@ -514,16 +579,16 @@ def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if tl is None:
         return out
     deltas = []  # the default fp32 Trainer runs only
-    for other in ("trainer_max128", "trainer_dynamic", "trainer_dynamic_bf16"):
+    for other in ("trainer_best", "trainer_max128", "trainer_dynamic", "trainer_dynamic_bf16"):
         if other in results:
             name = other.removeprefix("trainer_")
             out[f"ratio_vs_trainer_{name}"] = round(tl["samples_per_second"] / results[other]["samples_per_second"], 3)
             delta = round(100 * (tl["dev_metric"] - results[other]["dev_metric"]), 2)
             out[f"accuracy_delta_vs_trainer_{name}"] = delta
-            if other in CONTENDERS:
+            if other in ("trainer_dynamic", "trainer_max128"):
                 deltas.append(delta)
     if deltas:
-        # the less favourable of the two comparisons for tunelab (tunelab minus the better Trainer run)
+        # the less favourable of the two fp32 comparisons for tunelab (tunelab minus the better Trainer run)
         out["accuracy_delta"] = min(deltas)
     return out
 
@@ -580,7 +645,7 @@ def print_task(
     )
     console.print(table)
     parts = []
-    for name_ in ("max128", "dynamic", "dynamic_bf16"):
+    for name_ in ("best", "max128", "dynamic", "dynamic_bf16"):
         if f"ratio_vs_trainer_{name_}" in ratios:
             parts.append(
                 f"vs Trainer {name_}: {ratios[f'ratio_vs_trainer_{name_}']:.2f}x faster, "
@@ -590,11 +655,22 @@ def print_task(
         console.print(f"tunelab {task}: " + "; ".join(parts))
 
 
+HEADLINE = ("tunelab", BEST)
+
+
+def seeds_for(args, contender: str) -> list[int]:
+    """tunelab and the strongest Trainer run every seed (their accuracy is compared); the weak
+    Trainer settings, context only, run the first seed unless --context-seeds all."""
+    if contender in HEADLINE or args.context_seeds == "all":
+        return args.seed_list
+    return args.seed_list[:1]
+
+
 def expected_seconds(args, samples: dict[str, int]) -> float:
     total = 0.0
     for n in samples.values():
         for contender in args.contenders:
-            total += len(args.seed_list) * (n * args.epochs / EXPECTED_RATE[contender] + OVERHEAD_SECONDS)
+            total += len(seeds_for(args, contender)) * (n * args.epochs / EXPECTED_RATE[contender] + OVERHEAD_SECONDS)
     return total + 15.0
 
 
@@ -602,7 +678,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--task",
-        choices=["classification", "ner", "both"],
+        choices=["classification", "ner", "long", "both", "all"],
         default="classification",
         help="classification: SST-2; ner: WNUT-17; both (default: %(default)s)",
     )
@@ -624,6 +700,12 @@ def main() -> None:
         default=4000,
         help="seeded random subset of the training data (capped at its size; default: %(default)s)",
     )
+    parser.add_argument(
+        "--long-train-samples",
+        type=int,
+        default=2000,
+        help="seeded subset of ChnSentiCorp's 9,600 training reviews for --task long (default: %(default)s)",
+    )
     parser.add_argument("--dev-samples", type=int, default=None, help="seeded subset of the dev data (default: all)")
     parser.add_argument("--epochs", type=float, default=1.0, help="epochs over the subset (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -632,9 +714,15 @@ def main() -> None:
     parser.add_argument("--weight-decay", type=float, default=0.01, help="default: tunelab's default, 0.01")
     parser.add_argument(
         "--seeds",
-        default="42",
-        help="training seeds, comma-separated; every contender runs once per seed, speed is summed "
-        "and the dev metric averaged (default: %(default)s)",
+        default="42,13,7",
+        help="training seeds, comma-separated; tunelab and the best Trainer run once per seed, speed is "
+        "summed and the dev metric averaged (one seed's accuracy moves about a point; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--context-seeds",
+        choices=["first", "all"],
+        default="first",
+        help="the weaker Trainer settings (context, not the headline) run the first seed only, or all",
     )
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the train/dev subsets (default: %(default)s)")
     parser.add_argument("--model", default="minilm", help="tunelab model name or local directory (default: minilm)")
@@ -663,7 +751,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown contenders {unknown}; choose from {', '.join(CONTENDERS + OPTIONAL)}")
     args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
-    tasks = ["classification", "ner"] if args.task == "both" else [args.task]
+    tasks = {"both": ["classification", "ner"], "all": ["classification", "ner", "long"]}.get(args.task, [args.task])
     resolved = resolve_model(args.model)  # offline: a local directory or the packaged model, never a download
 
     temporary = args.workdir is None
@@ -671,7 +759,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     infos = {}
     for task in tasks:
-        prepare = prepare_classification if task == "classification" else prepare_ner
+        prepare = {"classification": prepare_classification, "ner": prepare_ner, "long": prepare_long}[task]
         infos[task] = prepare(args, workdir / f"data-{task}")
     expected = expected_seconds(args, {t: infos[t]["train_samples"] for t in tasks})
     console.print(
@@ -697,7 +785,7 @@ def main() -> None:
             "learning_rate": args.learning_rate,
             "warmup_ratio": args.warmup_ratio,
             "weight_decay": args.weight_decay,
-            "max_length": MAX_LENGTH,
+            "max_length": {t: MAX_LENGTHS[t] for t in tasks},
             "seeds": args.seed_list,
             "data_seed": args.data_seed,
             "contenders": args.contenders,
@@ -724,8 +812,10 @@ def main() -> None:
         for task in tasks:
             info = infos[task]
             runs: dict[str, list[dict[str, Any]]] = {c: [] for c in args.contenders}
-            for seed in args.seed_list:
+            for seed in args.seed_list:  # contenders alternate within each seed: drift hits all alike
                 for contender in args.contenders:
+                    if seed not in seeds_for(args, contender):
+                        continue
                     spec = {
                         "kind": contender,
                         "task": task,
@@ -770,7 +860,13 @@ def main() -> None:
         console.print(f"work directory kept: {workdir}")
         raise SystemExit(1) from None
     main_task = tasks[0]
-    for key in ("ratio_vs_trainer_max128", "ratio_vs_trainer_dynamic", "accuracy_delta"):
+    for key in (
+        "ratio_vs_trainer_best",
+        "accuracy_delta_vs_trainer_best",
+        "ratio_vs_trainer_max128",
+        "ratio_vs_trainer_dynamic",
+        "accuracy_delta",
+    ):
         if key in report[main_task]:
             report[key] = report[main_task][key]
     report["primary_task"] = main_task
