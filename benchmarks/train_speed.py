@@ -26,10 +26,11 @@ vocabulary); both = classification + ner; all = the three.
     python benchmarks/train_speed.py [--task classification|ner|long|both|all] [--data-dir ../shared/data]
         [--train-samples 4000] [--epochs 1] [--dev-samples N] [--seeds 42,13,7] [--json OUT]
 
-tunelab and trainer_best run every seed (alternating within a seed, so drift of the machine hits
-both); the context settings run the first seed only (--context-seeds all for every seed). The JSON
-holds per setting and, for the first setting, at the top: `ratio_vs_trainer_best` (tunelab's
-samples/s over the best Trainer's, summed over seeds) and `accuracy_delta_vs_trainer_best` (points
+tunelab and trainer_best run every seed, in the order given for the first seed and reversed for the
+next (A B, B A, A B: a steady drift of the machine's speed hits both alike); the context settings
+run the first seed only (--context-seeds all for every seed). The JSON holds per setting and, for
+the first setting, at the top: `ratio_vs_trainer_best` (tunelab's samples/s over the best
+Trainer's, summed over seeds) and `accuracy_delta_vs_trainer_best` (points
 of dev accuracy / entity F1, mean over seeds, tunelab minus Trainer).
 
 Each contender runs in its own subprocess, one after the other (peak RSS is its own; none warms
@@ -253,7 +254,7 @@ def flop_parameters(model, token_level: bool) -> dict[str, int]:
 
 
 def read_split(task: str, path: str) -> list:
-    if task == "classification":
+    if task != "ner":
         from tunelab.data.loading import read_examples
 
         return read_examples(path).examples
@@ -265,7 +266,7 @@ def read_split(task: str, path: str) -> list:
 def score(task: str, metrics: dict[str, Any]) -> dict[str, Any]:
     keys = (
         ("accuracy", "macro_f1")
-        if task == "classification"
+        if task != "ner"
         else ("f1", "precision", "recall", "macro_f1", "token_accuracy")
     )
     return {k: metrics[k] for k in keys if k in metrics}
@@ -812,8 +813,11 @@ def main() -> None:
         for task in tasks:
             info = infos[task]
             runs: dict[str, list[dict[str, Any]]] = {c: [] for c in args.contenders}
-            for seed in args.seed_list:  # contenders alternate within each seed: drift hits all alike
-                for contender in args.contenders:
+            for index, seed in enumerate(args.seed_list):
+                # A B ... then ... B A: this machine's speed drifts over minutes (up to 1.5x), and
+                # alternating the order seed by seed cancels a steady drift between contenders.
+                order = args.contenders if index % 2 == 0 else list(reversed(args.contenders))
+                for contender in order:
                     if seed not in seeds_for(args, contender):
                         continue
                     spec = {
