@@ -264,11 +264,7 @@ def read_split(task: str, path: str) -> list:
 
 
 def score(task: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        ("accuracy", "macro_f1")
-        if task != "ner"
-        else ("f1", "precision", "recall", "macro_f1", "token_accuracy")
-    )
+    keys = ("accuracy", "macro_f1") if task != "ner" else ("f1", "precision", "recall", "macro_f1", "token_accuracy")
     return {k: metrics[k] for k in keys if k in metrics}
 
 
