@@ -183,6 +183,22 @@ def test_compare_sorts_changes():
     assert fixed == ["training.batch_size: 4 -> 8", "data (train): none -> present"]
 
 
+def test_keys_added_since_a_run_started_are_no_change_at_their_defaults():
+    # a run.json written before training.lazy_embeddings / fast_dropout existed
+    old = {"config": {"training": {"epochs": 3}}}
+    new = {"config": {"training": {"epochs": 3, "lazy_embeddings": True, "fast_dropout": True}}}
+    assert compare(old, new) == ([], [])
+    new["config"]["training"]["fast_dropout"] = False
+    assert compare(old, new) == (["training.fast_dropout: '(unset)' -> False"], [])
+    # recorded by this release and then changed: an adjustable change
+    old["config"]["training"]["lazy_embeddings"] = True
+    new["config"]["training"]["lazy_embeddings"] = False
+    assert compare(old, new)[0] == [
+        "training.fast_dropout: '(unset)' -> False",
+        "training.lazy_embeddings: True -> False",
+    ]
+
+
 # -- real processes: the signals a scheduler sends ---------------------------------------------------
 
 

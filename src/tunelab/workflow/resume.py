@@ -52,6 +52,9 @@ ADJUSTABLE = (
     "training.lazy_embeddings",
     "training.fast_dropout",
 )
+# Keys added after earlier releases wrote their run.json: absent there and at their default here
+# is no change (a run started by the previous release resumes without --allow-changes).
+ADDED = {"training.lazy_embeddings": True, "training.fast_dropout": True}
 
 
 def _matches(key: str, patterns: tuple[str, ...]) -> bool:
@@ -77,7 +80,7 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[s
     before, after = flatten(old.get("config", {})), flatten(new.get("config", {}))
     for key in sorted(set(before) | set(after)):
         a, b = before.get(key, "(unset)"), after.get(key, "(unset)")
-        if a == b or _matches(key, IGNORED):
+        if a == b or _matches(key, IGNORED) or (key not in before and key in ADDED and b == ADDED[key]):
             continue
         (adjustable if _matches(key, ADJUSTABLE) else fixed).append(f"{key}: {a!r} -> {b!r}")
     if old.get("processes", 1) != new.get("processes", 1):
