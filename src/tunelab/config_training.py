@@ -72,7 +72,7 @@ class TrainingConfig(Section):
     )
     fast_dropout: bool = Field(
         True,
-        description="On CPUs, draw dropout masks from a fast counter-based generator (the same distribution, "
+        description="On CPUs, draw dropout masks (attention's too) from a fast generator (the same distribution, "
         "reproducible from the seed); false: torch's own dropout.",
     )
     log_every: int = Field(20, ge=1, description="Optimizer steps between loss log lines.")

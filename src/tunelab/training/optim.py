@@ -1,7 +1,7 @@
 """Optimizer, gradient clipping, schedule and numeric precision choices.
 
 Speed notes (measured in docs/performance.md, "Where the time goes"): the AdamW update is the
-fused kernel wherever torch has one (CPU and CUDA); it was 38% of a MiniLM training step on short
+fused kernel wherever torch has one (CPU and CUDA); it was 41% of a MiniLM training step on short
 texts as torch's default per-parameter loop. The input embedding matrix (52% of MiniLM's
 parameters, 262k rows in Gemma) is updated lazily: its gradient arrives sparse (only the rows a
 batch used), is clipped with the dense ones and only those rows get the AdamW update, so no step
