@@ -117,6 +117,11 @@ def test_clip_grad_norm_matches_torch_on_dense_gradients():
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(pa.grad, pb.grad)
     assert float(clip_grad_norm([], 1.0)) == 0.0
+    # under the limit: the gradients stay as they are
+    before = [p.grad.clone() for p in a.parameters()]
+    total = float(clip_grad_norm(a.parameters(), 1e6))
+    assert total == pytest.approx(1.0, rel=1e-4)  # already clipped to 1.0 above
+    assert all(torch.equal(p.grad, g) for p, g in zip(a.parameters(), before, strict=True))
 
 
 def test_lazy_embeddings_picks_the_trained_untied_input_table():

@@ -135,6 +135,8 @@ def clip_grad_norm(parameters: Iterable[torch.nn.Parameter], max_norm: float) ->
         norms.append(torch.linalg.vector_norm(grad.values(), 2.0).to(norms[0].device if norms else grad.device))
     total = torch.linalg.vector_norm(torch.stack([n.float() for n in norms]), 2.0)
     coefficient = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    if total.device.type == "cpu" and float(coefficient) >= 1.0:
+        return total  # nothing to scale; on a CPU reading the value costs no device sync
     if dense:
         torch._foreach_mul_(dense, coefficient.to(dense[0].device))
     for param, grad in coalesced.items():
