@@ -129,6 +129,33 @@ def _subset(n: int, k: int | None, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(n), k))
 
 
+def _write_subsets(
+    out: Path,
+    dataset: str,
+    folder: Path,
+    names: tuple[str, str],
+    rows: tuple[list[str], list[str]],
+    *,
+    available: int,
+    header: str | None = None,
+    separator: str = "\n",
+) -> dict[str, Any]:
+    """Writes the train and dev subsets (one header line first when given) and describes them."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / name for name in names]
+    for path, chosen in zip(files, rows, strict=True):
+        path.write_text(separator.join([header, *chosen] if header else chosen) + "\n", encoding="utf-8")
+    return {
+        "dataset": dataset,
+        "source": str(folder),
+        "train_file": str(files[0]),
+        "dev_file": str(files[1]),
+        "train_samples": len(rows[0]),
+        "train_available": available,
+        "dev_samples": len(rows[1]),
+    }
+
+
 def prepare_classification(args, out: Path) -> dict[str, Any]:
     """SST-2: train.tsv has header `label<TAB>sentence`, dev.tsv `label<TAB>content`. Both subsets
     are written with the train header, so tunelab reads them with the same columns."""
@@ -138,18 +165,15 @@ def prepare_classification(args, out: Path) -> dict[str, Any]:
         raise SystemExit(f"unexpected SST-2 headers in {folder}: {train[0]!r} / {dev[0]!r}")
     train_rows = [train[1:][i] for i in _subset(len(train) - 1, args.train_samples, args.data_seed)]
     dev_rows = [dev[1:][i] for i in _subset(len(dev) - 1, args.dev_samples, args.data_seed)]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "train.tsv").write_text("\n".join([train[0], *train_rows]) + "\n", encoding="utf-8")
-    (out / "dev.tsv").write_text("\n".join([train[0], *dev_rows]) + "\n", encoding="utf-8")
-    return {
-        "dataset": "SST-2",
-        "source": str(folder),
-        "train_file": str(out / "train.tsv"),
-        "dev_file": str(out / "dev.tsv"),
-        "train_samples": len(train_rows),
-        "train_available": len(train) - 1,
-        "dev_samples": len(dev_rows),
-    }
+    return _write_subsets(
+        out,
+        "SST-2",
+        folder,
+        ("train.tsv", "dev.tsv"),
+        (train_rows, dev_rows),
+        available=len(train) - 1,
+        header=train[0],
+    )
 
 
 def prepare_long(args, out: Path) -> dict[str, Any]:
@@ -161,18 +185,15 @@ def prepare_long(args, out: Path) -> dict[str, Any]:
     take = args.long_train_samples
     train_rows = [train[i] for i in _subset(len(train), take, args.data_seed)]
     dev_rows = [dev[i] for i in _subset(len(dev), args.dev_samples, args.data_seed)]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "train.tsv").write_text("\n".join(["text\tlabel", *train_rows]) + "\n", encoding="utf-8")
-    (out / "dev.tsv").write_text("\n".join(["text\tlabel", *dev_rows]) + "\n", encoding="utf-8")
-    return {
-        "dataset": "ChnSentiCorp (long texts, max 256 tokens)",
-        "source": str(folder),
-        "train_file": str(out / "train.tsv"),
-        "dev_file": str(out / "dev.tsv"),
-        "train_samples": len(train_rows),
-        "train_available": len(train),
-        "dev_samples": len(dev_rows),
-    }
+    return _write_subsets(
+        out,
+        "ChnSentiCorp (long texts, max 256 tokens)",
+        folder,
+        ("train.tsv", "dev.tsv"),
+        (train_rows, dev_rows),
+        available=len(train),
+        header="text\tlabel",
+    )
 
 
 def _conll_blocks(path: Path) -> list[str]:
@@ -188,18 +209,15 @@ def prepare_ner(args, out: Path) -> dict[str, Any]:
     train, dev = _conll_blocks(folder / "train.conll"), _conll_blocks(folder / "dev.conll")
     train_rows = [train[i] for i in _subset(len(train), args.train_samples, args.data_seed)]
     dev_rows = [dev[i] for i in _subset(len(dev), args.dev_samples, args.data_seed)]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "train.conll").write_text("\n\n".join(train_rows) + "\n", encoding="utf-8")
-    (out / "dev.conll").write_text("\n\n".join(dev_rows) + "\n", encoding="utf-8")
-    return {
-        "dataset": "WNUT-17",
-        "source": str(folder),
-        "train_file": str(out / "train.conll"),
-        "dev_file": str(out / "dev.conll"),
-        "train_samples": len(train_rows),
-        "train_available": len(train),
-        "dev_samples": len(dev_rows),
-    }
+    return _write_subsets(
+        out,
+        "WNUT-17",
+        folder,
+        ("train.conll", "dev.conll"),
+        (train_rows, dev_rows),
+        available=len(train),
+        separator="\n\n",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from transformers import BertConfig, BertModel
 
 from helpers import tiny_overrides
 from tunelab.config import load_config
-from tunelab.training.dropout import ATTENTION, FastDropout, dropout_mask, fast_dropout
+from tunelab.training.dropout import ATTENTION, FastDropout, apply_dropout, fast_dropout
 from tunelab.training.optim import AdamW, build_optimizer, clip_grad_norm, lazy_embeddings, sparse_gradients
 from tunelab.workflow.train import train
 
@@ -144,6 +144,11 @@ def test_build_optimizer_uses_the_fused_kernel_on_cpu():
     assert isinstance(optimizer, AdamW)
     assert optimizer.defaults["fused"] is True
     assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]  # matrices / biases
+
+
+def dropout_mask(shape, p, dtype):
+    """The mask apply_dropout multiplies by: 0 or 1 / (1 - p)."""
+    return apply_dropout(torch.ones(shape, dtype=dtype), p)
 
 
 def test_dropout_mask_distribution_and_reproducibility():

@@ -17,6 +17,7 @@ and ``sdpa`` itself everywhere else.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -41,12 +42,17 @@ def keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
     key = int(torch.randint(0, 2**62, (1,)).item())  # from torch's generator: seeded, saved in checkpoints
     bits = np.random.SFC64(key).random_raw((count + 3) // 4)  # 64 random bits = four 16-bit uniforms
     keep = bits.view(np.uint16)[:count] >= round(p * _LEVELS)
-    # 1.0 of the dtype as raw bits, times the 0/1 of keep: the mask in that dtype with one NumPy pass
+    unsigned, signed, one = _one_bits(dtype)
+    mask: Any = np.multiply(keep, one, dtype=unsigned)  # the 0/1 mask in the dtype, one NumPy pass
+    return torch.from_numpy(mask.view(signed)).view(dtype).view(shape)
+
+
+@functools.cache
+def _one_bits(dtype: torch.dtype) -> tuple[Any, Any, Any]:
+    """The NumPy unsigned and signed types of the dtype's width, and 1.0 of the dtype as raw bits."""
     width = torch.empty((), dtype=dtype).element_size()
     unsigned, signed, torch_signed = _BITS[width]
-    one = unsigned(int(torch.ones((), dtype=dtype).view(torch_signed).item()) % (1 << (8 * width)))
-    mask: Any = np.multiply(keep, one, dtype=unsigned)
-    return torch.from_numpy(mask.view(signed)).view(dtype).view(shape)
+    return unsigned, signed, unsigned(int(torch.ones((), dtype=dtype).view(torch_signed).item()) % (1 << (8 * width)))
 
 
 def apply_dropout(input: torch.Tensor, p: float, inplace: bool = False) -> torch.Tensor:
@@ -54,11 +60,6 @@ def apply_dropout(input: torch.Tensor, p: float, inplace: bool = False) -> torch
     mask = keep_mask(input.shape, p, input.dtype)
     out = input.mul_(mask) if inplace else input * mask
     return out.mul_(1.0 / (1.0 - p))  # scaled in the arithmetic of the op, as torch's dropout does
-
-
-def dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
-    """A tensor of 0 and 1 / (1 - p) (dtype), each value 0 with probability p."""
-    return keep_mask(shape, p, dtype) * (1.0 / (1.0 - p))
 
 
 class FastDropout(torch.nn.Dropout):

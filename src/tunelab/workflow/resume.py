@@ -23,6 +23,7 @@ from typing import Any
 
 from tunelab.artifact import PARTIAL_MARKER, ArtifactError, on_main_process
 from tunelab.config import flatten
+from tunelab.config_training import TrainingConfig
 from tunelab.files import write_json
 from tunelab.training.checkpoints import newest_checkpoint
 
@@ -54,7 +55,10 @@ ADJUSTABLE = (
 )
 # Keys added after earlier releases wrote their run.json: absent there and at their default here
 # is no change (a run started by the previous release resumes without --allow-changes).
-ADDED = {"training.lazy_embeddings": True, "training.fast_dropout": True}
+ADDED = {
+    key: TrainingConfig.model_fields[key.removeprefix("training.")].default
+    for key in ("training.lazy_embeddings", "training.fast_dropout")
+}
 
 
 def _matches(key: str, patterns: tuple[str, ...]) -> bool:
