@@ -20,29 +20,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from tunelab.config_methods import METHOD_CONFIGS
+
 ROOT = Path(__file__).resolve().parents[1]
-# Learning rates per method: small parameter sets need larger steps.
-SETTINGS: dict[str, list[str]] = {
-    "full": ["training.learning_rate=2e-4"],
-    "frozen": ["training.learning_rate=3e-3"],
-    "lora": [
-        "training.learning_rate=1e-3",
-        "method.r=16",
-        "method.alpha=32",
-        "method.target_modules=[query,key,value,dense]",
-    ],
-    "adalora": [
-        "training.learning_rate=1e-3",
-        "method.init_r=16",
-        "method.target_r=8",
-        "method.target_modules=[query,key,value,dense]",
-    ],
-    "ia3": ["training.learning_rate=5e-3"],
-    "prefix_tuning": ["training.learning_rate=1e-2"],
-    "prompt_tuning": ["training.learning_rate=3e-2"],
-    "p_tuning": ["training.learning_rate=1e-2"],
-    "adapter": ["training.learning_rate=1e-3"],
-}
+# No per-method overrides: each method brings its own measured defaults (learning rate, rank,
+# target modules: tunelab/config_methods.py); full fine-tuning uses the config's training.learning_rate.
+SETTINGS: dict[str, list[str]] = {}
 
 
 def run(method: str, config: Path, epochs: float, out: Path, console: Console) -> dict:
@@ -63,7 +46,7 @@ def run(method: str, config: Path, epochs: float, out: Path, console: Console) -
         "--set",
         "training.early_stopping.patience=null",
     ]
-    for item in SETTINGS[method]:
+    for item in SETTINGS.get(method, []):
         command += ["--set", item]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -80,14 +63,14 @@ def run(method: str, config: Path, epochs: float, out: Path, console: Console) -
         "samples_per_second": meta["training"]["samples_per_second"],
         "peak_rss_mb": meta["training"]["peak_rss_mb"],
         "wall_seconds": round(time.perf_counter() - started, 1),
-        "settings": SETTINGS[method],
+        "settings": SETTINGS.get(method, []),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=ROOT / "examples" / "banking77.yaml")
-    parser.add_argument("--methods", default=",".join(SETTINGS))
+    parser.add_argument("--methods", default=",".join(METHOD_CONFIGS))
     parser.add_argument("--epochs", type=float, default=6)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "methods")
     parser.add_argument("--json", type=Path)

@@ -50,6 +50,8 @@ def train_with(method, task, model_dir, data, out, extra=()):
         data,
         **{"task.name": task, "training.epochs": 5, "training.learning_rate": rate, "training.log_every": 1},
     ) + [f"method.name={method}"]
+    if method != "full":  # each method's own rate (training.learning_rate is full fine-tuning's)
+        overrides.append(f"method.learning_rate={rate}")
     capture = final_outputs_callback()
     result = train(
         load_config(None, overrides + SMALL.get(method, []) + list(extra)),
@@ -118,7 +120,7 @@ def test_adalora_reallocates_ranks(tiny_model_dir, datasets, tmp_path):
 
     overrides = tiny_overrides(
         tiny_model_dir, datasets["text_classification"], **{"training.epochs": 6, "training.learning_rate": 1e-2}
-    ) + ["method.name=adalora", "method.init_r=6", "method.target_r=2", "method.delta_t=1"]
+    ) + ["method.name=adalora", "method.init_r=6", "method.target_r=2", "method.delta_t=1", "method.learning_rate=1e-2"]
     train(load_config(None, overrides), output_dir=tmp_path / "out", console=QUIET, callbacks=[CountRanks()])
     # 4 adapted matrices (query, value in 2 layers) get rank 6 each; the budget schedule
     # prunes them step by step down to target_r on average (2 x 4 = 8) once tfinal is reached

@@ -69,6 +69,8 @@ def run_contract(model_dir, data, task, out, method="full", extra=(), epochs=5):
         **{"task.name": task, "training.epochs": epochs, "training.learning_rate": rate, "training.log_every": 1},
     )
     overrides += [f"method.name={method}", *SMALL.get(method, []), *extra]
+    if method != "full":  # each method's own rate (training.learning_rate is full fine-tuning's)
+        overrides.append(f"method.learning_rate={rate}")
     capture = final_outputs_callback()
     result = train(load_config(None, overrides), output_dir=out, console=QUIET, callbacks=[capture])
     log = [json.loads(line) for line in (out / "logs" / "train_log.jsonl").read_text().splitlines()]

@@ -356,7 +356,7 @@ def _recipe(meta: ArtifactMeta) -> str:
         "completed "
         f"({steps}; stopped: {training.get('stop_reason')})",
         f"- {best_line}",
-        f"- batch size {batch}, learning rate {config.get('learning_rate')}, "
+        f"- batch size {batch}, learning rate {method.config.get('learning_rate') or config.get('learning_rate')}, "
         f"warmup ratio {config.get('warmup_ratio')}, weight decay {config.get('weight_decay')}, "
         f"gradient clipping {config.get('max_grad_norm')}",
         f"- precision {precision}, seed {config.get('seed')}, inputs cut at {meta.model.max_length} tokens",

@@ -320,6 +320,11 @@ def _meta_facts(meta: Any, report: Mapping[str, Any]) -> list[tuple[str, list[tu
         data_facts.append((f"{split} file", f"{_file_name(ref.path)}{sha}"))
     truncated = {k: v for k, v in (data.truncated or {}).items() if v}
     data_facts.append(("truncated", ", ".join(f"{v} {k}" for k, v in truncated.items()) if truncated else "none"))
+    # a method's own learning rate (method.learning_rate) is the one its optimizer used
+    train_cfg = {
+        **train_cfg,
+        "learning_rate": (method.config or {}).get("learning_rate") or train_cfg.get("learning_rate"),
+    }
     recipe = [
         (key.replace("_", " "), _setting(train_cfg[key]))
         for key in ("epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "precision", "seed")
