@@ -148,7 +148,7 @@ def _interrupted_runs(root: Path, w: dict[str, Path]) -> None:
     from tunelab.config import load_config
     from tunelab.tasks import task_class
     from tunelab.workflow.resume import run_record
-    from tunelab.workflow.train import _data_record
+    from tunelab.workflow.train_data import data_record as _data_record
 
     cfg = load_config(w["cfg_ok"])
     config = cfg.to_dict()

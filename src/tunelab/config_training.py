@@ -26,6 +26,62 @@ class CheckpointConfig(Section):
     keep: int = Field(2, ge=1, description="How many of the newest checkpoints are kept (older ones are deleted).")
 
 
+AdversarialName = Literal["none", "fgm", "pgd", "freelb"]
+# Defaults per method (the sources are in tunelab/training/techniques/adversarial.py): the keys a
+# method does not use are absent and may not be set. FreeLB's epsilon 0 means no projection.
+ADVERSARIAL_DEFAULTS: dict[str, dict[str, float | int]] = {
+    "none": {},
+    "fgm": {"epsilon": 1.0},
+    "pgd": {"epsilon": 1.0, "alpha": 0.3, "steps": 3, "init": 0.0},
+    "freelb": {"epsilon": 0.0, "alpha": 0.03, "steps": 3, "init": 0.05},
+}
+
+
+class AdversarialConfig(Section):
+    """Adversarial training on the input embeddings (docs/techniques.md): the output of the
+    model's input embedding module is perturbed along the loss gradient. Unset keys take the
+    method's defaults (``ADVERSARIAL_DEFAULTS``); ``training.adversarial: fgm`` is short for
+    ``{name: fgm}``."""
+
+    name: AdversarialName = Field("none", description="none, fgm (Miyato 2017), pgd (Madry 2018), freelb (Zhu 2020).")
+    epsilon: float | None = Field(
+        None, ge=0, description="Largest L2 norm of one example's perturbation (FreeLB: 0 = unbounded)."
+    )
+    alpha: float | None = Field(None, gt=0, description="PGD/FreeLB: the L2 size of one ascent step.")
+    steps: int | None = Field(None, ge=1, description="PGD/FreeLB: ascent steps (forward/backward passes) per batch.")
+    init: float | None = Field(None, ge=0, description="PGD/FreeLB: norm of the random starting perturbation.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if data is None:
+            return {"name": "none"}
+        if isinstance(data, str):  # `adversarial: fgm`, `--set training.adversarial=fgm`
+            data = {"name": data.strip().lower()}
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        name = str(data.get("name") or "none").strip().lower()
+        defaults = ADVERSARIAL_DEFAULTS.get(name)
+        if defaults is None:
+            return data  # the Literal names the choices
+        data["name"] = name
+        unused = [
+            key for key in ("epsilon", "alpha", "steps", "init") if key not in defaults and data.get(key) is not None
+        ]
+        if unused:
+            raise ValueError(
+                f"training.adversarial.{unused[0]} is not used by adversarial training '{name}' "
+                f"(it takes {', '.join(defaults) or 'no settings'}); remove it"
+            )
+        for key, value in defaults.items():
+            if data.get(key) is None:
+                data[key] = value
+        if name in ("fgm", "pgd") and not float(data["epsilon"]) > 0:
+            raise ValueError(f"training.adversarial.epsilon must be > 0 for {name} (got {data['epsilon']})")
+        return data
+
+
 TRACKERS = ("tensorboard", "wandb", "mlflow")
 TrackerName = Literal["tensorboard", "wandb", "mlflow"]
 
@@ -92,6 +148,28 @@ class TrainingConfig(Section):
         None, description="Deprecated, use training.trackers: false drops tensorboard from them, true adds it."
     )
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    # -- techniques against overfitting and for robustness (tunelab/training/techniques, docs/techniques.md)
+    adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
+    rdrop: float = Field(
+        0.0, ge=0, description="R-Drop: weight of the divergence between two dropout passes of each batch; 0: off."
+    )
+    ema: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Decay of an exponential moving average of the trained weights (e.g. 0.999), used for "
+        "evaluation, the best checkpoint and the artifact; null: off.",
+    )
+    layer_decay: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Layer-wise learning-rate decay: layer i of L gets learning_rate * layer_decay**(L - i), "
+        "the embeddings layer_decay**(L + 1), the head the full rate; 1.0: off.",
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1, description="Label smoothing of the task's loss (classification tasks); 0: off."
+    )
 
     @field_validator("trackers", mode="before")
     @classmethod

@@ -31,10 +31,11 @@ from pydantic import BaseModel
 from rich.console import Console
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from tunelab.augment import Augmented, Augmenter
 from tunelab.config import DataConfig, ModelConfig
 from tunelab.data.batching import PaddingCollator
 from tunelab.data.encoding import EncodedDataset
-from tunelab.errors import InputError
+from tunelab.errors import ConfigError, InputError
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import head_modules
 
@@ -122,6 +123,11 @@ class Task(Protocol):
 
     def output_sizes(self) -> dict[str, int]: ...
 
+    # -- ensembles (`tunelab ensemble`) ------------------------------------------------------------
+    combine_modes: ClassVar[tuple[str, ...]]  # the --combine modes this task's models allow
+
+    def combine_outputs(self, outputs_list: Sequence[Outputs], weights: Sequence[float], mode: str) -> Outputs: ...
+
     # -- model and training --------------------------------------------------------------------
     def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel: ...
 
@@ -135,7 +141,11 @@ class Task(Protocol):
 
     def outputs(self, model_output: Any) -> dict[str, torch.Tensor]: ...
 
-    def loss_fn(self, train: Sequence[Any]) -> LossFn: ...
+    def loss_fn(self, train: Sequence[Any], *, label_smoothing: float = 0.0) -> LossFn: ...
+
+    def output_divergence(
+        self, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+    ) -> torch.Tensor: ...
 
     # -- results -------------------------------------------------------------------------------
     def decode_batch(self, encoded: EncodedDataset, indices: Sequence[int], outputs: Outputs) -> list[Any]: ...
@@ -158,6 +168,11 @@ class Task(Protocol):
     def check_known(self, examples: Sequence[Any], where: str) -> None: ...
 
     def make_examples(self, texts: Any = None, text_pairs: Any = None, tokens: Any = None) -> list[Any]: ...
+
+    # -- augmentation (`augment:`) and robustness (`tunelab evaluate --perturb`) ----------------
+    def augment(self, examples: Sequence[Any], augmenter: Augmenter) -> list[Augmented]: ...
+
+    def perturb(self, examples: Sequence[Any], augmenter: Augmenter) -> list[Any]: ...
 
     # -- data checks (`tunelab check`) -----------------------------------------------------------
     def check_facts(self, parts: dict[str, Sequence[Any]], splits: Any) -> CheckFacts: ...
@@ -205,6 +220,31 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
+# -- ensembles: what the tasks' combine_outputs share ------------------------------------------
+VOTE_TIE_BREAK = 1e-6  # weight of the mean probability in a vote: decides ties, never a majority
+
+
+def weighted_mean(arrays: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """The weighted mean of arrays of one shape (the members' probabilities or numbers), in float64;
+    the weights are normalised to sum to 1."""
+    w = np.asarray(weights, dtype=np.float64)
+    return np.tensordot(w / w.sum(), np.stack([np.asarray(a, dtype=np.float64) for a in arrays]), axes=1)
+
+
+def vote_probabilities(probs_list: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """Over the last axis: each class's (weighted) share of the members' votes (their argmax), ties
+    broken by the mean probability; rows sum to 1, so the winner's score is its share of votes."""
+    k = np.asarray(probs_list[0]).shape[-1]
+    eye = np.eye(k)
+    votes = weighted_mean([eye[np.asarray(p).argmax(axis=-1)] for p in probs_list], weights)
+    return (votes + VOTE_TIE_BREAK * weighted_mean(probs_list, weights)) / (1.0 + VOTE_TIE_BREAK)
+
+
+def log_probabilities(probs: np.ndarray) -> np.ndarray:
+    """Logits whose softmax gives back ``probs`` (rows summing to 1), finite where a probability is 0."""
+    return np.log(np.maximum(probs, np.finfo(np.float64).tiny))
+
+
 class BaseTask:
     """What every task shares: the usual encoder inputs, one ``logits`` output, ``labels`` as the
     target, heads read from the model's structure, a padding collator, per-item outputs."""
@@ -228,6 +268,19 @@ class BaseTask:
         """The last dimension of each output, for checking an exported graph against the artifact."""
         return {"logits": len(self.labels)} if self.labels else {}
 
+    # `tunelab ensemble`: "weighted" is "mean" with weights tuned on dev data
+    combine_modes: ClassVar[tuple[str, ...]] = ("mean", "weighted")
+
+    def combine_outputs(self, outputs_list: Sequence[Outputs], weights: Sequence[float], mode: str) -> Outputs:
+        """An ensemble's outputs for one batch: the members' outputs on the same inputs combined
+        into outputs of the same names and shapes, which ``decode_batch`` then reads as one model's.
+        ``mode`` is "mean" (the weighted mean, weights summing to 1) or "vote"; by default every
+        output is averaged (numbers, e.g. a regression's), and there are no classes to vote on."""
+        if mode != "mean":
+            task = getattr(self, "name", type(self).__name__)
+            raise ConfigError(f"--combine {mode}: a {task} model has no classes to vote on; use mean or weighted")
+        return {name: weighted_mean([o[name] for o in outputs_list], weights) for name in outputs_list[0]}
+
     def target_collator(self) -> Callable[[list[Any], int], torch.Tensor]:
         """``collate(targets of a batch, padded width) -> tensor``; the default stacks them."""
         return lambda targets, width: torch.tensor(targets)
@@ -237,6 +290,23 @@ class BaseTask:
 
     def outputs(self, model_output: Any) -> dict[str, torch.Tensor]:
         return {name: getattr(model_output, name) for name in self.output_names}
+
+    def output_divergence(
+        self, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """How far two passes' outputs of one batch are apart (R-Drop, ``training.rdrop``): by default
+        the symmetric KL, (KL(p||q) + KL(q||p)) / 2, of the softmax over the last axis of the first
+        output, averaged over items; positions whose target (the first target name, when it has the
+        outputs' leading shape) is the ignore index -100 do not count."""
+        name = self.output_names[0]
+        log_p = torch.log_softmax(a[name].float(), dim=-1)
+        log_q = torch.log_softmax(b[name].float(), dim=-1)
+        per_item = ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(dim=-1) / 2
+        target = batch.get(self.target_names[0]) if self.target_names else None
+        if target is not None and tuple(target.shape) == tuple(per_item.shape):
+            keep = (target != -100).to(per_item.dtype)
+            return (per_item * keep).sum() / keep.sum().clamp_min(1.0)
+        return per_item.mean()
 
     def unbatch(self, encoded: EncodedDataset, indices: Sequence[int], outputs: Outputs) -> list[dict[str, np.ndarray]]:
         """Each item's own rows of a batch's outputs; outputs with a sequence axis cut to its length."""
@@ -313,6 +383,20 @@ class BaseTask:
     def worst_errors(self, encoded: EncodedDataset, limit: int) -> ErrorFinder | None:
         """What finds the split's worst errors for the HTML report; None: the task shows none."""
         return None
+
+    def augment(self, examples: Sequence[Any], augmenter: Augmenter) -> list[Augmented]:
+        """New training examples (each with the op that made it): by default the examples'
+        ``text`` and ``text_pair`` changed by each op (``dataclasses.replace``), labels kept."""
+        from tunelab.augment.apply import augment_texts
+
+        return augment_texts(examples, augmenter)
+
+    def perturb(self, examples: Sequence[Any], augmenter: Augmenter) -> list[Any]:
+        """One perturbed copy of each example, every op of ``augmenter`` applied to its texts;
+        labels kept (robustness evaluation)."""
+        from tunelab.augment.apply import perturb_texts
+
+        return perturb_texts(examples, augmenter)
 
 
 def check_item(example: Any, classes: Iterable[str] = ()) -> CheckItem:

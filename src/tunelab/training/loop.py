@@ -38,6 +38,7 @@ from tunelab.training.optim import (
     lazy_embeddings,
     sparse_gradients,
 )
+from tunelab.training.techniques import build_techniques
 
 
 @dataclass
@@ -131,7 +132,9 @@ class Trainer:
             dev_loader = torch.utils.data.DataLoader(dev_set, batch_sampler=dev_sampler, collate_fn=collator)
         # Lazy embedding updates need sparse gradients, which DDP would all-reduce row by row: one process only.
         self.sparse_embeddings = lazy_embeddings(model) if config.lazy_embeddings and acc.num_processes == 1 else []
-        optimizer = build_optimizer(model, learning_rate=config.learning_rate, weight_decay=config.weight_decay)
+        optimizer = build_optimizer(
+            model, learning_rate=config.learning_rate, weight_decay=config.weight_decay, layer_decay=config.layer_decay
+        )
         self.model, self.optimizer, self.train_loader = acc.prepare(model, optimizer, train_loader)
         self.dev_loader = acc.prepare(dev_loader) if dev_loader is not None else None
         self.loss_fn = loss_fn.to(acc.device) if isinstance(loss_fn, torch.nn.Module) else loss_fn
@@ -146,6 +149,8 @@ class Trainer:
         # unwrapped once: accelerate's unwrap_model walks every module (2 ms a step on MiniLM)
         self.bare_model = acc.unwrap_model(self.model)
         self.method.on_train_begin(self.bare_model, self.total_steps)
+        # training.adversarial, rdrop, ema (training/techniques): with none on, the step below is the plain one
+        self.techniques = build_techniques(self, config)
 
     # -- paths ---------------------------------------------------------------------------------
     @property
@@ -225,7 +230,8 @@ class Trainer:
         if self.accelerator.is_main_process:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.tmp")
-            save_model(self.accelerator.unwrap_model(self.model), str(tmp))
+            with self.techniques.averaged():  # training.ema: the best weights are the averaged ones
+                save_model(self.accelerator.unwrap_model(self.model), str(tmp))
             tmp.replace(path)
         self.accelerator.wait_for_everyone()
 
@@ -326,6 +332,8 @@ class Trainer:
             state.stop_reason = self._stop
         else:
             state.stop_reason = "completed"
+        if state.stop_reason != "interrupted":
+            self.techniques.finish()  # training.ema: the model keeps the average (unless the best weights follow)
         self._call("on_train_end")
         acc.wait_for_everyone()
         return state
@@ -345,14 +353,19 @@ class Trainer:
             batches += 1
             with acc.accumulate(self.model):
                 targets = {name: batch[name] for name in self.task.target_names}
-                loss = self.loss_fn(forward(self.model, self.task, batch), targets)
-                extra = self.method.regularization(self.bare_model)
-                acc.backward(loss if extra is None else loss + extra)
+                if self.techniques.step is not None:  # forward(s), loss and backward(s) of the techniques
+                    loss = self.techniques.step(batch, targets)
+                else:
+                    loss = self.loss_fn(forward(self.model, self.task, batch), targets)
+                    extra = self.method.regularization(self.bare_model)
+                    acc.backward(loss if extra is None else loss + extra)
                 if acc.sync_gradients and config.max_grad_norm:
                     self._clip(config.max_grad_norm)
                 self.optimizer.step()
                 if acc.sync_gradients:  # e.g. AdaLoRA's rank allocator: needs the gradients
                     self.method.after_optimizer_step(self.bare_model, state.global_step)
+                    if self.techniques.after_optimizer_step is not None:  # the weight average
+                        self.techniques.after_optimizer_step()
                 self.optimizer.zero_grad(set_to_none=True)
             self._pending_samples += len(batch["index"])
             if not acc.sync_gradients:
@@ -408,7 +421,8 @@ class Trainer:
         state = self.state
         if state.history and state.history[-1]["step"] == state.global_step:
             return state.history[-1]["metrics"]  # already evaluated at this step
-        metrics = self.evaluate() if self.dev_loader is not None else {}
+        with self.techniques.averaged():  # training.ema: evaluate the averaged weights
+            metrics = self.evaluate() if self.dev_loader is not None else {}
         if "loss" not in metrics:
             metrics["loss"] = float("nan")
         value = metrics.get(self.metric)

@@ -80,9 +80,15 @@ def _fused_available(params: list[torch.nn.Parameter]) -> bool:
     return devices <= {"cpu", "cuda"} and dtypes <= {torch.float32, torch.float16, torch.bfloat16, torch.float64}
 
 
-def build_optimizer(model: torch.nn.Module, *, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
+def build_optimizer(
+    model: torch.nn.Module, *, learning_rate: float, weight_decay: float, layer_decay: float = 1.0
+) -> torch.optim.AdamW:
     """AdamW with no weight decay on biases and normalisation weights (every 1-d parameter); the
-    fused kernel where the device has one (the default of the Hugging Face Trainer too)."""
+    fused kernel where the device has one (the default of the Hugging Face Trainer too).
+    ``layer_decay`` < 1: one group per (learning-rate factor, weight decay), the factors of
+    training/techniques/layer_decay.py; the groups at the full rate come first (the logged rate)."""
+    if layer_decay != 1.0:
+        return _layer_decay_optimizer(model, learning_rate, weight_decay, layer_decay)
     decay: list[torch.nn.Parameter] = []
     no_decay: list[torch.nn.Parameter] = []
     for param in model.parameters():
@@ -91,6 +97,25 @@ def build_optimizer(model: torch.nn.Module, *, learning_rate: float, weight_deca
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     fused = _fused_available(decay + no_decay)
     return AdamW([g for g in groups if g["params"]], lr=learning_rate, fused=fused or None)
+
+
+def _layer_decay_optimizer(
+    model: torch.nn.Module, learning_rate: float, weight_decay: float, layer_decay: float
+) -> torch.optim.AdamW:
+    from tunelab.training.techniques.layer_decay import layer_scales
+
+    scales = layer_scales(model, layer_decay)
+    grouped: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if name in scales:
+            grouped.setdefault((scales[name], param.dim() >= 2), []).append(param)
+    ordered = sorted(grouped.items(), key=lambda item: (-item[0][0], not item[0][1]))  # full rate, decayed first
+    groups = [
+        {"params": params, "lr": learning_rate * scale, "weight_decay": weight_decay if decays else 0.0}
+        for (scale, decays), params in ordered
+    ]
+    fused = _fused_available([p for _, params in ordered for p in params])
+    return AdamW(groups, lr=learning_rate, fused=fused or None)
 
 
 def lazy_embeddings(model: torch.nn.Module) -> list[torch.nn.Embedding]:

@@ -7,9 +7,10 @@ with that record before anything is loaded and refuses a mismatch with a list of
 - keys that change nothing the checkpoint holds (threads, logging, checkpoint cadence, output,
   data file *paths* — their contents are compared instead) are never checked;
 - keys a user may change on purpose mid-run (more epochs, the evaluation cadence, early stopping,
-  precision, gradient checkpointing, clipping) need ``--allow-changes``;
-- everything else (the model, the method, the task, the batches, the learning rate, the data) makes
-  the checkpoint meaningless: refused even with ``--allow-changes``.
+  precision, gradient checkpointing, clipping, adversarial training, R-Drop, label smoothing, another
+  EMA decay) need ``--allow-changes``;
+- everything else (the model, the method, the task, the batches, the learning rate, layer decay, EMA
+  on or off, the data) makes the checkpoint meaningless: refused even with ``--allow-changes``.
 
 A new run never deletes a resumable checkpoint: the user says ``--resume`` or ``--restart``.
 """
@@ -23,7 +24,8 @@ from typing import Any
 
 from tunelab.artifact import PARTIAL_MARKER, ArtifactError, on_main_process
 from tunelab.config import flatten
-from tunelab.config_training import TrainingConfig
+from tunelab.config_augment import AugmentConfig
+from tunelab.config_training import AdversarialConfig, TrainingConfig
 from tunelab.files import write_json
 from tunelab.training.checkpoints import newest_checkpoint
 
@@ -37,6 +39,7 @@ IGNORED = (
     "training.eval_batch_size",
     "training.checkpoint.",
     "output.",
+    "tune.",  # `tunelab tune`'s search settings: not a training setting
     "model.allow_download",
     "data.train",
     "data.dev",
@@ -52,13 +55,33 @@ ADJUSTABLE = (
     "training.max_grad_norm",
     "training.lazy_embeddings",
     "training.fast_dropout",
+    # training techniques that change only the loss of later steps (the checkpoint holds nothing of them)
+    "training.adversarial.",
+    "training.rdrop",
+    "training.label_smoothing",
 )
 # Keys added after earlier releases wrote their run.json: absent there and at their default here
 # is no change (a run started by the previous release resumes without --allow-changes).
 ADDED = {
     key: TrainingConfig.model_fields[key.removeprefix("training.")].default
-    for key in ("training.lazy_embeddings", "training.fast_dropout")
+    for key in (
+        "training.lazy_embeddings",
+        "training.fast_dropout",
+        "training.rdrop",
+        "training.ema",
+        "training.layer_decay",
+        "training.label_smoothing",
+    )
 }
+ADDED.update({f"training.adversarial.{k}": v for k, v in AdversarialConfig().model_dump().items()})
+ADDED.update({f"augment.{k}": v for k, v in AugmentConfig().model_dump(mode="json").items()})  # not resumable
+ADDED["method.learning_rate"] = None  # full fine-tuning's (the other methods' is filled in by train)
+
+
+def _ema_decay_change(key: str, old: Any, new: Any) -> bool:
+    """training.ema: another decay continues the checkpoint's average; switching it on or off does
+    not (the checkpoint has no average to load, or one this run would not load)."""
+    return key == "training.ema" and old not in (None, "(unset)") and new not in (None, "(unset)")
 
 
 def _matches(key: str, patterns: tuple[str, ...]) -> bool:
@@ -86,7 +109,9 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[s
         a, b = before.get(key, "(unset)"), after.get(key, "(unset)")
         if a == b or _matches(key, IGNORED) or (key not in before and key in ADDED and b == ADDED[key]):
             continue
-        (adjustable if _matches(key, ADJUSTABLE) else fixed).append(f"{key}: {a!r} -> {b!r}")
+        (adjustable if _matches(key, ADJUSTABLE) or _ema_decay_change(key, a, b) else fixed).append(
+            f"{key}: {a!r} -> {b!r}"
+        )
     if old.get("processes", 1) != new.get("processes", 1):
         fixed.append(
             f"processes: {old.get('processes', 1)} -> {new.get('processes', 1)} (resume with the same launcher command)"

@@ -18,21 +18,19 @@ from transformers import AutoTokenizer
 
 from tunelab.artifact import (
     ArtifactMeta,
-    DataMeta,
-    FileRef,
     MethodMeta,
     ModelMeta,
     TaskMeta,
     check_output_dir,
-    examples_fingerprint,
-    file_sha256,
     library_versions,
     portable_path,
     publish,
     relocate,
     write_meta,
 )
+from tunelab.augment.apply import augment_training
 from tunelab.config import TunelabConfig
+from tunelab.config_methods import MEASURED_ON
 from tunelab.data.encoding import EncodedDataset
 from tunelab.errors import TunelabError
 from tunelab.files import check_writable_dir, write_json
@@ -46,10 +44,12 @@ from tunelab.tasks.base import Task
 from tunelab.training.callbacks import BestModel, Checkpoint, EarlyStopping, JsonlLogger, ProgressBar
 from tunelab.training.distributed import process_state
 from tunelab.training.loop import CheckpointError, Trainer, select_metric
+from tunelab.training.techniques import describe_techniques
 from tunelab.training.trackers import finish_tracking, tracking_callbacks
 from tunelab.workflow.card import write_model_card
 from tunelab.workflow.report import build_report, print_report, write_report_files
 from tunelab.workflow.resume import open_workdir, remember_run, run_record
+from tunelab.workflow.train_data import data_meta, data_record, print_data_summary
 
 
 class TrainingInterrupted(TunelabError):
@@ -82,6 +82,7 @@ class PreparedData:
     tokenizer: Any
     max_length: int
     encoded: dict[str, EncodedDataset]
+    augmented: dict[str, int] | None = None  # augment: the training examples each op added
 
 
 @dataclass
@@ -94,6 +95,18 @@ class BuiltModel:
     params: dict[str, Any]
 
 
+def with_method_defaults(config: TunelabConfig) -> tuple[TunelabConfig, dict[str, Any]]:
+    """The config with the method's own measured learning rate written into ``method.learning_rate``
+    (so run.json and tunelab.json record the rate used), and the measured defaults the method falls
+    back on, to tell the user at start."""
+    method = config.method
+    used = method.defaults_used()
+    if method.learning_rate is None and method.default_learning_rate is not None:
+        method = method.model_copy(update={"learning_rate": method.default_learning_rate})
+        config = config.model_copy(update={"method": method})
+    return config, used
+
+
 def prepare_data(config: TunelabConfig, console: Console) -> PreparedData:
     """Read and check the data, build the task, load the tokenizer and encode every split.
     Data first: a bad file should fail in a second, not after loading a model."""
@@ -102,6 +115,7 @@ def prepare_data(config: TunelabConfig, console: Console) -> PreparedData:
     parts = {"train": splits.train, "dev": splits.dev, "test": splits.test}
     task = task_cls.from_examples(config.task, splits.train)
     select_metric(task, config.training.metric)  # a bad metric name fails now, not after an epoch
+    inputs, augmented = augment_training(task, parts, config.augment, config.training.seed, console.print)
     resolved = resolve_model(
         config.model.name, allow_download=config.model.allow_download, revision=config.model.revision, log=console.print
     )
@@ -110,9 +124,9 @@ def prepare_data(config: TunelabConfig, console: Console) -> PreparedData:
     )
     ensure_padding(tokenizer)
     max_length = effective_max_length(tokenizer, config.model.max_length)
-    encoded = {name: task.encode(tokenizer, examples, max_length) for name, examples in parts.items() if examples}
-    prepared = PreparedData(splits, parts, task, resolved, tokenizer, max_length, encoded)
-    _print_data_summary(console, prepared)
+    encoded = {name: task.encode(tokenizer, examples, max_length) for name, examples in inputs.items() if examples}
+    prepared = PreparedData(splits, parts, task, resolved, tokenizer, max_length, encoded, augmented)
+    print_data_summary(console, prepared)
     return prepared
 
 
@@ -153,11 +167,14 @@ def make_trainer(
     trainer = Trainer(
         model=built.model,
         task=task,
-        loss_fn=task.loss_fn(prepared.splits.train),
+        loss_fn=task.loss_fn(prepared.splits.train, label_smoothing=config.training.label_smoothing),
         train_set=encoded["train"],
         dev_set=encoded["dev"] if has_dev else None,
         collator=task.collator(pad_id),
-        config=config.training,
+        # the method's own learning rate (method.learning_rate; full fine-tuning: training.learning_rate)
+        config=config.training.model_copy(
+            update={"learning_rate": config.method.effective_learning_rate(config.training.learning_rate)}
+        ),
         workdir=workdir,
         callbacks=cbs,
         method=built.method,
@@ -167,6 +184,8 @@ def make_trainer(
         f"method {built.method.name}: {params['trainable']:,} of {params['total']:,} parameters train "
         f"({100 * params['share']:.2f}%)"
     )
+    if techniques := describe_techniques(config.training):  # training/techniques: what this run adds
+        console.print(f"techniques: {techniques}")
     console.print(
         f"training {trainer.total_steps} steps ({config.training.epochs:g} epochs × {trainer.steps_per_epoch}), "
         f"precision {trainer.accelerator.mixed_precision}, device {trainer.accelerator.device}, "
@@ -187,7 +206,7 @@ def save_artifact(
 ) -> ArtifactMeta:
     """The trained model, tokenizer, licence files, logs and ``tunelab.json`` in ``staging`` (to be
     published as ``output``: recorded paths are relative to it, so no file holds an absolute path).
-    ``data``: the run's data record (:func:`_data_record`), whose hashes are not computed again."""
+    ``data``: the run's data record (:func:`data_record`), whose hashes are not computed again."""
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -225,7 +244,7 @@ def save_artifact(
             parameters=built.params,
             weights_bytes=artifact_bytes,
         ),
-        data=_data_meta(prepared, output, data or _data_record(prepared)),
+        data=data_meta(prepared, output, data or data_record(prepared)),
         config=_portable_config(config, resolved, output),
         training={
             "precision": trainer.accelerator.mixed_precision,
@@ -311,13 +330,20 @@ def train(
     if config.training.num_threads:
         torch.set_num_threads(config.training.num_threads)
 
+    config, method_defaults = with_method_defaults(config)
     prepared = prepare_data(config, console)
     workdir = workdir_for(output)
-    data = _data_record(prepared)  # hashed once: the resume record and tunelab.json share it
+    data = data_record(prepared)  # hashed once: the resume record and tunelab.json share it
     record = run_record(config.to_dict(), data, process_state().num_processes)
     changes = open_workdir(workdir, record, resume=resume, restart=restart, allow_changes=allow_changes)
     built = build_model(config, prepared)
     trainer = make_trainer(config, prepared, built, workdir, console, callbacks)
+    if method_defaults:
+        console.print(
+            f"method {config.method.name} defaults: "
+            + ", ".join(f"{key} {value}" for key, value in method_defaults.items())
+            + f" (measured: {MEASURED_ON}; set method.<key> to choose)"
+        )
     if resume:
         _restore(trainer, changes, console)
         remember_run(workdir, record)
@@ -390,23 +416,6 @@ def _restore(trainer: Trainer, changes: list[str], console: Console) -> None:
     state.resumed.append({"step": state.global_step, "checkpoint": found.path.name, "changes": changes})
 
 
-def _data_record(prepared: PreparedData) -> dict[str, dict[str, Any]]:
-    """Per split: its file, the file's sha256 and a fingerprint of the examples read (carved splits have no file)."""
-    files = prepared.splits.files
-    record = {}
-    for name, examples in prepared.parts.items():
-        if not examples:
-            continue
-        path = files.get(name)
-        record[name] = {
-            "file": str(path) if path else None,
-            "sha256": file_sha256(path) if path else None,
-            "examples": len(examples),
-            "fingerprint": examples_fingerprint(examples),
-        }
-    return record
-
-
 # Where transformers and peft write the path the model was loaded from (an absolute path of this
 # machine for a local or packaged model); the artifact records the base model's name instead.
 _NAME_KEYS = {"config.json": "_name_or_path", "adapter_config.json": "base_model_name_or_path"}
@@ -433,52 +442,3 @@ def _portable_config(config: TunelabConfig, resolved: ResolvedModel, output: Pat
     if resolved.source == "local":
         recorded["model"]["name"] = portable_path(resolved.path, output)
     return recorded
-
-
-def _data_meta(prepared: PreparedData, output: Path, record: dict[str, dict[str, Any]]) -> DataMeta:
-    """The data part of ``tunelab.json``; file hashes and example fingerprints come from the run's record."""
-    splits, parts, encoded = prepared.splits, prepared.parts, prepared.encoded
-    files = {
-        name: FileRef(
-            path=portable_path(path, output), sha256=(record.get(name) or {}).get("sha256") or file_sha256(path)
-        )
-        for name, path in splits.files.items()
-        if path
-    }
-    # A carved dev split is remembered by its lines in the training file: export scores exactly it.
-    dev_lines = [ex.line for ex in parts["dev"]] if splits.dev_source == "split" else None
-    return DataMeta(
-        reading=splits.describe(),
-        files=files,
-        dev_source=splits.dev_source,
-        test_source=splits.test_source,
-        dev_lines=dev_lines,
-        counts={name: len(examples) for name, examples in parts.items()},
-        truncated={name: enc.num_truncated for name, enc in encoded.items()},
-        fingerprint={name: facts["fingerprint"] for name, facts in record.items()},
-    )
-
-
-def _print_data_summary(console: Console, prepared: PreparedData) -> None:
-    splits, parts, task, resolved = prepared.splits, prepared.parts, prepared.task, prepared.resolved
-    counts = ", ".join(f"{name} {len(examples)}" for name, examples in parts.items() if examples)
-    dev_note = " (dev carved from train)" if splits.dev_source == "split" else ""
-    reading = splits.describe()
-    columns = reading.get("columns") or {}
-    where = f"; text column '{columns['text']}'" if columns.get("text") else ""
-    if columns.get("text_pair"):
-        where += f" + '{columns['text_pair']}'"
-    where += f", label column '{columns.get('label')}' (no header)" if reading.get("header") is False else ""
-    labels = f"; {len(task.labels)} labels" if task.labels else ""
-    console.print(f"data: {counts}{dev_note}{labels}{where}")
-    masked = (reading.get("mask_pii") or {}).get("masked")
-    if masked is not None:  # data.mask_pii: what was masked, per type (also in tunelab.json's data.reading)
-        console.print("pii masked: " + (", ".join(f"{n} {kind}" for kind, n in masked.items()) or "nothing found"))
-    console.print(f"model: {resolved.name} ({resolved.source}: {resolved.path}), max_length {prepared.max_length}")
-    for name, enc in prepared.encoded.items():
-        if enc.num_truncated:
-            share = 100.0 * enc.num_truncated / max(1, len(enc))
-            console.print(
-                f"[yellow]{name}: {enc.num_truncated} of {len(enc)} texts ({share:.1f}%) truncated at "
-                f"{prepared.max_length} tokens[/] (raise model.max_length to keep more)"
-            )

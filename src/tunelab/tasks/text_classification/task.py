@@ -19,7 +19,17 @@ from tunelab.data.loading import Splits
 from tunelab.errors import ConfigError
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import load_with_head
-from tunelab.tasks.base import CheckFacts, LossFn, Outputs, check_item, shown_names, softmax
+from tunelab.tasks.base import (
+    CheckFacts,
+    LossFn,
+    Outputs,
+    check_item,
+    log_probabilities,
+    shown_names,
+    softmax,
+    vote_probabilities,
+    weighted_mean,
+)
 from tunelab.tasks.text import TextTask
 from tunelab.tasks.text_classification.config import TextClassificationConfig, TextClassificationData
 from tunelab.tasks.text_classification.data import load_splits
@@ -195,15 +205,29 @@ class TextClassificationTask(TextTask):
         weights[present] = compute_class_weight("balanced", classes=present, y=y)
         return weights.tolist()
 
-    def loss_fn(self, train: Sequence[Example]) -> LossFn:
+    def loss_fn(self, train: Sequence[Example], *, label_smoothing: float = 0.0) -> LossFn:
+        """Cross-entropy (multi-label: BCE per label), with the class weights; ``label_smoothing``
+        (training.label_smoothing): torch's for cross-entropy, targets pulled towards 1/2 for BCE."""
         weights = self.class_weights(train)
         tensor = torch.tensor(weights, dtype=torch.float32) if weights is not None else None
         loss = (
             torch.nn.BCEWithLogitsLoss(pos_weight=tensor)
             if self.multi_label
-            else torch.nn.CrossEntropyLoss(weight=tensor)
+            else torch.nn.CrossEntropyLoss(weight=tensor, label_smoothing=label_smoothing)
         )
-        return _OutputLoss(loss)
+        return _OutputLoss(loss, smooth_targets=label_smoothing if self.multi_label else 0.0)
+
+    def output_divergence(
+        self, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """R-Drop's divergence: multi-label models predict a Bernoulli per label, so the symmetric KL
+        of those, summed over labels and averaged over texts; single-label: the softmax default."""
+        if not self.multi_label:
+            return super().output_divergence(a, b, batch)
+        la, lb = a["logits"].float(), b["logits"].float()
+        p, q = torch.sigmoid(la), torch.sigmoid(lb)
+        # (p - q) * (logit p - logit q) is KL(p||q) + KL(q||p) for Bernoulli distributions
+        return ((p - q) * (la - lb)).sum(dim=-1).mean() / 2
 
     # -- outputs -------------------------------------------------------------------------------
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
@@ -222,6 +246,28 @@ class TextClassificationTask(TextTask):
         if self.multi_label:
             return (probs >= self.config.threshold).astype(np.int64)
         return np.asarray(probs).argmax(axis=-1)
+
+    # -- ensembles -------------------------------------------------------------------------------
+    combine_modes = ("mean", "vote", "weighted")
+
+    def combine_outputs(self, outputs_list: Sequence[Outputs], weights: Sequence[float], mode: str) -> Outputs:
+        """The members' probabilities (softmax, or sigmoid per label), averaged; a vote: the class
+        most members predict (its score: its share of the votes; ties: the mean probability), or for
+        multi-label models each label most members switch on (the mean probability, moved across the
+        threshold where the vote overrules it). Returned as logits decode_batch turns back into them."""
+        probs = [self.probabilities(o["logits"]) for o in outputs_list]
+        mean = weighted_mean(probs, weights)
+        if not self.multi_label:
+            return {"logits": log_probabilities(vote_probabilities(probs, weights) if mode == "vote" else mean)}
+        threshold = self.config.threshold
+        if mode == "vote":
+            share = weighted_mean([(p >= threshold).astype(np.float64) for p in probs], weights)
+            tie = np.isclose(share, 0.5)
+            on = np.where(tie, mean >= threshold, share > 0.5)
+            margin = 1e-6  # keeps the decision through the logit/sigmoid round trip
+            mean = np.where(on, np.maximum(mean, threshold + margin), np.minimum(mean, threshold - margin))
+        mean = np.clip(mean, 1e-12, 1.0 - 1e-12)
+        return {"logits": np.log(mean) - np.log1p(-mean)}
 
     def metrics(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
         return classification_metrics(y_true, y_pred, self.labels, multi_label=self.multi_label)
@@ -305,13 +351,17 @@ class TextClassificationTask(TextTask):
 class _OutputLoss(torch.nn.Module):
     """A torch loss on ``outputs["logits"]`` and ``targets["labels"]``."""
 
-    def __init__(self, loss: torch.nn.Module) -> None:
+    def __init__(self, loss: torch.nn.Module, smooth_targets: float = 0.0) -> None:
         super().__init__()
         self.loss = loss
+        self.smooth_targets = smooth_targets  # multi-label label smoothing: y * (1 - s) + s / 2
 
     @property
     def weight(self) -> torch.Tensor | None:
         return getattr(self.loss, "weight", None)
 
     def forward(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.loss(outputs["logits"], targets["labels"])
+        labels = targets["labels"]
+        if self.smooth_targets:
+            labels = labels * (1.0 - self.smooth_targets) + self.smooth_targets / 2
+        return self.loss(outputs["logits"], labels)

@@ -19,7 +19,7 @@ from tunelab.config import ModelConfig
 from tunelab.data.encoding import EncodedDataset
 from tunelab.data.example import Example
 from tunelab.data.loading import Splits
-from tunelab.errors import DataError
+from tunelab.errors import ConfigError, DataError
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import load_with_head
 from tunelab.tasks.base import CheckFacts, ItemScorer, LossFn, Outputs, shown_lines
@@ -191,8 +191,20 @@ class TextRegressionTask(TextTask):
         checked.warnings = warnings
         return checked
 
-    def loss_fn(self, train: Sequence[Example]) -> LossFn:
+    def loss_fn(self, train: Sequence[Example], *, label_smoothing: float = 0.0) -> LossFn:
+        if label_smoothing:
+            raise ConfigError(
+                f"training.label_smoothing={label_smoothing:g}: a regression loss has no labels to smooth; "
+                "set it to 0 for text_regression"
+            )
         return RegressionLoss()
+
+    def output_divergence(
+        self, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """R-Drop's divergence for a number: the mean squared difference of the two predictions."""
+        la, lb = a["logits"].float(), b["logits"].float()
+        return torch.nn.functional.mse_loss(la.reshape(la.shape[0], -1)[:, 0], lb.reshape(lb.shape[0], -1)[:, 0])
 
     # -- outputs -------------------------------------------------------------------------------
     def to_scale(self, values: np.ndarray) -> np.ndarray:

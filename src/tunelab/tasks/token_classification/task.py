@@ -18,7 +18,18 @@ from tunelab.data.encoding import EncodedDataset
 from tunelab.errors import ConfigError, DataError, InputError
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import load_with_head
-from tunelab.tasks.base import BaseTask, CheckFacts, CheckItem, ItemScorer, Outputs, shown_names, softmax
+from tunelab.tasks.base import (
+    BaseTask,
+    CheckFacts,
+    CheckItem,
+    ItemScorer,
+    Outputs,
+    log_probabilities,
+    shown_names,
+    softmax,
+    vote_probabilities,
+    weighted_mean,
+)
 from tunelab.tasks.token_classification.align import NerEncoded, encode_words
 from tunelab.tasks.token_classification.config import TokenClassificationConfig, TokenClassificationData
 from tunelab.tasks.token_classification.data import NerSplits, check_known_types, entity_types, load_ner_splits
@@ -36,9 +47,9 @@ from tunelab.tasks.token_classification.words import to_words
 class TokenCrossEntropy(torch.nn.Module):
     """Cross-entropy over every labelled sub-word of (batch, tokens, tags) logits."""
 
-    def __init__(self, weight: torch.Tensor | None = None) -> None:
+    def __init__(self, weight: torch.Tensor | None = None, label_smoothing: float = 0.0) -> None:
         super().__init__()
-        self.loss = torch.nn.CrossEntropyLoss(weight=weight, ignore_index=IGNORE_INDEX)
+        self.loss = torch.nn.CrossEntropyLoss(weight=weight, ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing)
 
     @property
     def weight(self) -> torch.Tensor | None:
@@ -161,9 +172,10 @@ class TokenClassificationTask(BaseTask):
         weights[present] = counts[present].sum() / (present.sum() * counts[present])
         return weights.tolist()
 
-    def loss_fn(self, train: Sequence[NerExample]) -> TokenCrossEntropy:
+    def loss_fn(self, train: Sequence[NerExample], *, label_smoothing: float = 0.0) -> TokenCrossEntropy:
         weights = self.class_weights(train)
-        return TokenCrossEntropy(torch.tensor(weights, dtype=torch.float32) if weights is not None else None)
+        tensor = torch.tensor(weights, dtype=torch.float32) if weights is not None else None
+        return TokenCrossEntropy(tensor, label_smoothing=label_smoothing)
 
     # -- outputs -------------------------------------------------------------------------------
     def decode_batch(self, encoded: NerEncoded, indices: Sequence[int], outputs: Outputs) -> list[np.ndarray]:
@@ -175,6 +187,16 @@ class TokenClassificationTask(BaseTask):
             best = probs.argmax(axis=-1)
             items.append(np.stack([best.astype(np.float64), probs[np.arange(len(best)), best]], axis=-1))
         return items
+
+    # -- ensembles -------------------------------------------------------------------------------
+    combine_modes = ("mean", "vote", "weighted")
+
+    def combine_outputs(self, outputs_list: Sequence[Outputs], weights: Sequence[float], mode: str) -> Outputs:
+        """Per sub-word: the members' tag probabilities (softmax) averaged, or a vote on the tag (its
+        score: its share of the votes; ties: the mean probability), as logits for decode_batch."""
+        probs = [softmax(o["logits"]) for o in outputs_list]
+        combined = vote_probabilities(probs, weights) if mode == "vote" else weighted_mean(probs, weights)
+        return {"logits": log_probabilities(combined)}
 
     def _word_tags(self, encoded: NerEncoded, items: Sequence[np.ndarray]) -> tuple[list[list[str]], list[list[float]]]:
         """Predicted IOB2 tags per word (made valid: an I- that continues nothing starts an entity)
@@ -280,6 +302,18 @@ class TokenClassificationTask(BaseTask):
             ],
             warnings=warnings,
         )
+
+    def augment(self, examples: Sequence[NerExample], augmenter: Any) -> list[Any]:
+        """Span-aware: mention and label-wise token replacement, text ops on O tokens only (tags stay aligned)."""
+        from tunelab.tasks.token_classification.augment import augment_ner
+
+        return augment_ner(examples, augmenter)
+
+    def perturb(self, examples: Sequence[NerExample], augmenter: Any) -> list[NerExample]:
+        """Character noise inside tokens (typos, case, punctuation): every token keeps its tag."""
+        from tunelab.tasks.token_classification.augment import perturb_ner
+
+        return perturb_ner(examples, augmenter)
 
     def make_examples(self, texts: Any = None, text_pairs: Any = None, tokens: Any = None) -> list[NerExample]:
         if text_pairs is not None:
