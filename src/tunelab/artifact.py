@@ -36,6 +36,21 @@ class ArtifactError(TunelabError):
     pass
 
 
+# `tunelab tune`'s output directory: the study's files and best/, a copy of the best trial's artifact
+TUNE_FILE = "tune.json"
+TUNE_BEST_DIR = "best"
+
+
+def resolve_artifact_dir(path: str | os.PathLike[str]) -> Path:
+    """The artifact a directory stands for: itself, or for a `tunelab tune` output (``tune.json`` and
+    ``best/``, no ``tunelab.json`` of its own) the best trial's copy in ``best/``."""
+    path = Path(path)
+    best = path / TUNE_BEST_DIR
+    if not (path / META_FILE).exists() and (path / TUNE_FILE).is_file() and (best / META_FILE).is_file():
+        return best
+    return path
+
+
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for dist in ("tunelab", "torch", "transformers", "tokenizers", "accelerate", "safetensors", "scikit-learn"):
@@ -127,6 +142,7 @@ class DataMeta(_Meta):
     counts: dict[str, int] = Field(default_factory=dict)
     truncated: dict[str, int] = Field(default_factory=dict)
     fingerprint: dict[str, str] = Field(default_factory=dict)
+    augmented: dict[str, int] = Field(default_factory=dict)  # augment: training examples added per op (not in counts)
 
 
 class ArtifactMeta(_Meta):
@@ -187,6 +203,11 @@ def read_meta(path: str | Path) -> ArtifactMeta:
     meta_path = path / META_FILE
     if not path.exists():
         raise ArtifactError(f"artifact not found: {path}")
+    if not meta_path.is_file() and (path / TUNE_FILE).is_file():
+        raise ArtifactError(
+            f"{path} is a `tunelab tune` output; its best trial's artifact is {path / TUNE_BEST_DIR}"
+            + ("" if (path / TUNE_BEST_DIR / META_FILE).is_file() else " (none finished yet)")
+        )
     if not meta_path.is_file():
         raise ArtifactError(f"{path} is not a tunelab artifact (no {META_FILE}); train one with `tunelab train`")
     try:
@@ -252,6 +273,15 @@ def relocate(meta: ArtifactMeta, source: str | os.PathLike[str], target: str | o
 
 def write_meta(meta: ArtifactMeta, directory: str | Path) -> Path:
     return write_json(meta.to_json(), Path(directory) / META_FILE)
+
+
+# `tunelab ensemble`: tunelab.json says kind "ensemble" (method.stored "ensemble" too, so nothing
+# looks for weights at the top); the members' artifacts lie in members/0, members/1, ...
+ENSEMBLE_KIND = "ensemble"
+
+
+def is_ensemble(meta: ArtifactMeta) -> bool:
+    return meta.get("kind") == ENSEMBLE_KIND
 
 
 def check_output_dir(output: Path, overwrite: bool) -> None:

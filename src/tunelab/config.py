@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
 )
 
+from tunelab.config_augment import AugmentConfig  # noqa: F401  (re-exported)
 from tunelab.config_base import Section
 from tunelab.config_methods import (  # noqa: F401  (re-exported: tunelab.config is where callers look)
     METHOD_CONFIG_ADAPTER,
@@ -44,6 +45,7 @@ from tunelab.config_training import (  # noqa: F401  (re-exported)
     TrackingConfig,
     TrainingConfig,
 )
+from tunelab.config_tune import TuneConfig
 from tunelab.errors import ConfigError
 
 
@@ -225,6 +227,8 @@ class TunelabConfig(Section):
     method: MethodConfig = Field(default_factory=FullMethodConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)  # `tunelab tune` only (tunelab.config_tune)
 
     @field_validator("model", mode="before")
     @classmethod

@@ -19,6 +19,14 @@ def evaluate_cli(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json or --html file."),
     batch_size: int = typer.Option(64, help="Texts per forward pass."),
+    perturb: Optional[str] = typer.Option(
+        None,
+        "--perturb",
+        help="Also score perturbed copies of the file, one per name and 'all' of them together: typos, case, "
+        "punctuation (and for text tasks synonym, swap, delete, insert, eda); comma-separated. Labels are kept.",
+    ),
+    perturb_seed: int = typer.Option(0, "--perturb-seed", help="Seed of the perturbations (same seed: same copies)."),
+    perturb_p: float = typer.Option(0.1, "--perturb-p", help="Share of the words each perturbation changes."),
 ) -> None:
     """Score an artifact on a labelled file: the same numbers as the training-time report.
 
@@ -29,6 +37,8 @@ def evaluate_cli(
       tunelab evaluate runs/banking77 data/test.csv --json reports/test.json --overwrite
 
       tunelab evaluate runs/banking77 data/test.csv --html reports/test.html
+
+      tunelab evaluate runs/banking77 data/test.csv --perturb typos,case,punctuation --json reports/robust.json
     """
     from tunelab.workflow.evaluate import evaluate_artifact
 
@@ -43,4 +53,7 @@ def evaluate_cli(
         overwrite=overwrite,
         batch_size=batch_size,
         console=Console(),
+        perturb=[perturb] if perturb is not None else None,
+        perturb_seed=perturb_seed,
+        perturb_p=perturb_p,
     )
