@@ -35,6 +35,13 @@ def export_cli(
     """
     if format.lower() != "onnx":
         raise TunelabError(f"unknown export format '{format}'; supported: onnx")
+    from tunelab.artifact import is_ensemble, read_meta
+
+    if is_ensemble(read_meta(artifact)):  # one graph per member would need its own combining runtime
+        raise TunelabError(
+            f"{artifact} is an ensemble (`tunelab ensemble`): ONNX export of an ensemble is not supported; "
+            f"export the members ({artifact}/members/0, ...) and build the ensemble of the exports"
+        )
     from tunelab.export.onnx import export_onnx
 
     status = Console(stderr=True)

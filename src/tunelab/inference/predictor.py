@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
-from tunelab.artifact import ArtifactMeta, artifact_path, read_meta
+from tunelab.artifact import ArtifactMeta, artifact_path, is_ensemble, read_meta, resolve_artifact_dir
 from tunelab.config import parse_task_config
 from tunelab.data.batching import LengthBucketBatchSampler
 from tunelab.data.encoding import EncodedDataset
@@ -110,8 +110,12 @@ class Predictor:
         """``backend`` None picks torch for a trained artifact and onnx for an exported one. ``meta``:
         the artifact's metadata with its recorded paths relative to ``path``, for an artifact that is
         not yet where it will be published (``tunelab.json`` holds paths relative to that place)."""
-        path = Path(path)
+        path = Path(path) if meta is not None else resolve_artifact_dir(path)  # a `tunelab tune` output: best/
         meta = meta or read_meta(path)
+        if is_ensemble(meta):  # `tunelab ensemble`: the members run, their task combines the outputs
+            from tunelab.inference.ensemble import load_ensemble
+
+            return load_ensemble(cls, path, meta, backend=backend, device=device, batch_size=batch_size)
         if backend is None:
             backend = "onnx" if meta.export and not (path / "model.safetensors").is_file() else "torch"
         check_artifact_files(path, meta, backend)

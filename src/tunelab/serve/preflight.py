@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunelab.artifact import META_FILE, ArtifactError, ArtifactMeta, read_meta
+from tunelab.artifact import META_FILE, ArtifactError, ArtifactMeta, is_ensemble, read_meta
 
 FULL_MODEL_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 ONNX_FILE = "model.onnx"
@@ -44,6 +44,14 @@ def check_artifact(path: str | Path, backend: str | None = None) -> ArtifactMeta
         raise ArtifactError(
             f"{path / META_FILE} is not a valid tunelab.json ({type(exc).__name__}: {exc}); the artifact is damaged"
         ) from None
+    if is_ensemble(meta):  # `tunelab ensemble`: each member is an artifact of its own under members/
+        spec = meta.get("ensemble")
+        members = spec.get("members") if isinstance(spec, dict) else None
+        if not isinstance(members, list) or not all(isinstance(m, dict) and m.get("path") for m in members):
+            raise ArtifactError(f"{path / META_FILE} does not list the ensemble's members; the artifact is damaged")
+        for member in members:
+            check_artifact(path / str(member["path"]), backend)
+        return meta
     if chosen_backend(path, meta, backend) == "onnx":
         onnx = path / ONNX_FILE
         if not onnx.is_file():
