@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from tunelab.cli import check, compare, evaluate, export, init, predict, serve, train
+from tunelab.cli import check, compare, ensemble, evaluate, export, init, predict, serve, train, tune
 from tunelab.errors import TunelabError, describe_os_error
 
 EPILOG = (
@@ -70,6 +70,8 @@ app.command("serve")(serve.serve_cli)
 app.command("export")(export.export_cli)
 app.command("check")(check.check_cli)
 app.command("compare")(compare.compare_cli)
+app.command("ensemble")(ensemble.ensemble_cli)
+app.command("tune")(tune.tune_cli)
 
 
 def _quiet_libraries() -> None:
