@@ -65,6 +65,9 @@ class LoraMethodConfig(MethodSection):
     alpha: int = Field(32, ge=1)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     target_modules: TargetModules = Field("all-linear", description=TARGETS_HELP)
+    loraplus_lr_ratio: float = Field(
+        1.0, ge=1.0, description="LoRA+: the B matrices' learning rate is this many times A's (1: plain LoRA)."
+    )
     bias: Literal["none", "all", "lora_only"] = "none"
     merge: bool = Field(False, description="Merge the adapter into a plain model when saving.")
 

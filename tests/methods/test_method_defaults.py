@@ -82,3 +82,25 @@ def test_training_uses_the_method_rate_and_says_so(tiny_model_dir, tmp_path):
     assert adapter["r"] == 16 and adapter["lora_alpha"] == 32
     adapted = {name.rsplit(".", 1)[-1] for name in adapter["target_modules"]}
     assert adapted == {"query", "key", "value", "dense"}  # every linear layer (the pooler's too), not the head
+
+
+def test_loraplus_puts_the_b_matrices_in_a_faster_group(tiny_model_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    from tunelab.methods import build_method
+    from tunelab.training.optim import build_optimizer
+
+    for ratio, expected in ((1.0, None), (4.0, 4.0)):
+        method = build_method(parse_method_config({"name": "lora", "loraplus_lr_ratio": ratio}), str(tiny_model_dir))
+        model = method.apply(
+            AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=3), ["classifier"]
+        )
+        scale = method.learning_rate_scale()
+        assert (scale is None) == (expected is None)
+        optimizer = build_optimizer(model, learning_rate=1e-3, weight_decay=0.01, lr_scale=scale)
+        rate_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+        assert optimizer.param_groups[0]["lr"] == 1e-3  # the logged rate is the base one
+        for name, param in model.named_parameters():
+            if param.requires_grad:
+                want = 1e-3 * (expected or 1.0) if "lora_B" in name else 1e-3
+                assert rate_of[id(param)] == pytest.approx(want), name

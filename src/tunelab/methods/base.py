@@ -8,6 +8,7 @@ into the artifact and rebuild the base model from its reference when loading.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,10 @@ class Method:
 
     # -- hooks called by the Trainer -----------------------------------------------------------
     def on_train_begin(self, model: torch.nn.Module, total_steps: int) -> None: ...
+
+    def learning_rate_scale(self) -> Callable[[str], float] | None:
+        """A factor on the learning rate per parameter name (e.g. LoRA+'s faster B matrices); None: one rate."""
+        return None
 
     def regularization(self, model: torch.nn.Module) -> torch.Tensor | None:
         """An extra loss term added to every training step's loss."""

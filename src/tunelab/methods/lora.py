@@ -21,3 +21,11 @@ class LoraMethod(PeftMethod):
             bias=c.bias,
             modules_to_save=modules_to_save,
         )
+
+    def learning_rate_scale(self):
+        """LoRA+ (Hayou et al. 2024; peft's ``create_loraplus_optimizer``, LLaMA-Factory's
+        ``loraplus_lr_ratio``): the B matrices learn ``loraplus_lr_ratio`` times faster than A."""
+        ratio = float(self.config.loraplus_lr_ratio)
+        if ratio == 1.0:
+            return None
+        return lambda name: ratio if "lora_B" in name or "lora_embedding_B" in name else 1.0

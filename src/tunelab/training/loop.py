@@ -133,7 +133,11 @@ class Trainer:
         # Lazy embedding updates need sparse gradients, which DDP would all-reduce row by row: one process only.
         self.sparse_embeddings = lazy_embeddings(model) if config.lazy_embeddings and acc.num_processes == 1 else []
         optimizer = build_optimizer(
-            model, learning_rate=config.learning_rate, weight_decay=config.weight_decay, layer_decay=config.layer_decay
+            model,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            layer_decay=config.layer_decay,
+            lr_scale=self.method.learning_rate_scale(),
         )
         self.model, self.optimizer, self.train_loader = acc.prepare(model, optimizer, train_loader)
         self.dev_loader = acc.prepare(dev_loader) if dev_loader is not None else None

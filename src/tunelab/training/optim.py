@@ -11,7 +11,7 @@ zero-fills, norms and updates millions of untouched values.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -81,14 +81,20 @@ def _fused_available(params: list[torch.nn.Parameter]) -> bool:
 
 
 def build_optimizer(
-    model: torch.nn.Module, *, learning_rate: float, weight_decay: float, layer_decay: float = 1.0
+    model: torch.nn.Module,
+    *,
+    learning_rate: float,
+    weight_decay: float,
+    layer_decay: float = 1.0,
+    lr_scale: Callable[[str], float] | None = None,
 ) -> torch.optim.AdamW:
     """AdamW with no weight decay on biases and normalisation weights (every 1-d parameter); the
     fused kernel where the device has one (the default of the Hugging Face Trainer too).
-    ``layer_decay`` < 1: one group per (learning-rate factor, weight decay), the factors of
-    training/techniques/layer_decay.py; the groups at the full rate come first (the logged rate)."""
-    if layer_decay != 1.0:
-        return _layer_decay_optimizer(model, learning_rate, weight_decay, layer_decay)
+    ``layer_decay`` < 1 or ``lr_scale`` (a factor per parameter name, the method's: LoRA+): one
+    group per (learning-rate factor, weight decay), the factors of training/techniques/layer_decay.py
+    times ``lr_scale``'s; the groups at the full rate come first (the logged rate)."""
+    if layer_decay != 1.0 or lr_scale is not None:
+        return _scaled_optimizer(model, learning_rate, weight_decay, layer_decay, lr_scale)
     decay: list[torch.nn.Parameter] = []
     no_decay: list[torch.nn.Parameter] = []
     for param in model.parameters():
@@ -99,17 +105,27 @@ def build_optimizer(
     return AdamW([g for g in groups if g["params"]], lr=learning_rate, fused=fused or None)
 
 
-def _layer_decay_optimizer(
-    model: torch.nn.Module, learning_rate: float, weight_decay: float, layer_decay: float
+def _scaled_optimizer(
+    model: torch.nn.Module,
+    learning_rate: float,
+    weight_decay: float,
+    layer_decay: float,
+    lr_scale: Callable[[str], float] | None,
 ) -> torch.optim.AdamW:
     from tunelab.training.techniques.layer_decay import layer_scales
 
-    scales = layer_scales(model, layer_decay)
+    if layer_decay != 1.0:
+        scales = layer_scales(model, layer_decay)
+    else:
+        scales = {name: 1.0 for name, param in model.named_parameters() if param.requires_grad}
+    if lr_scale is not None:
+        scales = {name: scale * lr_scale(name) for name, scale in scales.items()}
     grouped: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if name in scales:
             grouped.setdefault((scales[name], param.dim() >= 2), []).append(param)
-    ordered = sorted(grouped.items(), key=lambda item: (-item[0][0], not item[0][1]))  # full rate, decayed first
+    # the full rate first (the logged one), then the others from the highest; decayed before not
+    ordered = sorted(grouped.items(), key=lambda item: (item[0][0] != 1.0, -item[0][0], not item[0][1]))
     groups = [
         {"params": params, "lr": learning_rate * scale, "weight_decay": weight_decay if decays else 0.0}
         for (scale, decays), params in ordered
