@@ -19,7 +19,7 @@ def test_every_method_but_full_has_its_own_learning_rate():
     assert rates.pop("full") is None  # full fine-tuning: training.learning_rate
     assert rates == {
         "frozen": 3e-3,
-        "lora": 1e-3,
+        "lora": 2e-3,
         "adalora": 1e-3,
         "ia3": 5e-3,
         "prefix_tuning": 1e-2,
@@ -32,8 +32,8 @@ def test_every_method_but_full_has_its_own_learning_rate():
 def test_lora_defaults_are_the_measured_ones_not_peft_s():
     lora = parse_method_config({"name": "lora"})
     assert (lora.r, lora.alpha, lora.target_modules) == (16, 32, "all-linear")
-    assert lora.effective_learning_rate(2e-4) == 1e-3
-    assert lora.defaults_used() == {"learning_rate": 1e-3, "r": 16, "alpha": 32, "target_modules": "all-linear"}
+    assert lora.effective_learning_rate(2e-4) == 2e-3
+    assert lora.defaults_used() == {"learning_rate": 2e-3, "r": 16, "alpha": 32, "target_modules": "all-linear"}
 
 
 def test_what_the_user_set_for_the_method_wins():
@@ -48,10 +48,10 @@ def test_what_the_user_set_for_the_method_wins():
 def test_the_readme_command_gets_lora_s_rate_and_records_it():
     config = load_config(None, ["data.train=x.csv", "training.learning_rate=2e-4", "method.name=lora"])
     resolved, used = with_method_defaults(config)
-    assert resolved.method.learning_rate == 1e-3 and used["learning_rate"] == 1e-3
+    assert resolved.method.learning_rate == 2e-3 and used["learning_rate"] == 2e-3
     assert resolved.training.learning_rate == 2e-4  # full fine-tuning's, untouched
     again, used_again = with_method_defaults(resolved)  # idempotent: a resumed run sees the same config
-    assert again.method.learning_rate == 1e-3 and "learning_rate" not in used_again
+    assert again.method.learning_rate == 2e-3 and "learning_rate" not in used_again
 
 
 @pytest.mark.train
@@ -75,9 +75,9 @@ def test_training_uses_the_method_rate_and_says_so(tiny_model_dir, tmp_path):
         callbacks=[rates],
     )
     text = out.getvalue()
-    assert "method lora defaults: learning_rate 0.001, r 16, alpha 32, target_modules all-linear" in text
-    assert result.meta.config["method"]["learning_rate"] == 1e-3
-    assert rates.rates == {1e-3}  # the optimizer ran at LoRA's rate, not training.learning_rate
+    assert "method lora defaults: learning_rate 0.002, r 16, alpha 32, target_modules all-linear" in text
+    assert result.meta.config["method"]["learning_rate"] == 2e-3
+    assert rates.rates == {2e-3}  # the optimizer ran at LoRA's rate, not training.learning_rate
     adapter = json.loads((tmp_path / "lora" / "adapter_config.json").read_text())
     assert adapter["r"] == 16 and adapter["lora_alpha"] == 32
     adapted = {name.rsplit(".", 1)[-1] for name in adapter["target_modules"]}
