@@ -207,7 +207,7 @@ def test_the_study_resumes_without_rerunning_finished_trials(tiny_model_dir, dat
 def test_default_space_per_method():
     full = default_space(load_config(None, []))
     assert set(full) == {LR, "training.batch_size", "training.warmup_ratio", "training.weight_decay"}
-    assert full[LR].log and (full[LR].low, full[LR].high) == (1e-5, 5e-4)
+    assert full[LR].log and (full[LR].low, full[LR].high) == (5e-5, 5e-4)
     assert full["training.batch_size"].choices == [16, 32]
     lora = default_space(load_config(None, ["method.name=lora"]))
     assert set(lora) == {"method.learning_rate", "method.r"}  # LoRA trains at its own rate

@@ -199,7 +199,8 @@ class TrialReporter(Callback):
     def on_evaluate(self, trainer: Any, metrics: dict[str, Any], improved: bool) -> None:
         step = len(trainer.state.history) - 1
         self._report(step, metrics)
-        if step in self.reported and self.trial.should_prune():
+        finished = trainer.state.global_step >= trainer.total_steps  # nothing left to save: keep the result
+        if step in self.reported and not finished and self.trial.should_prune():
             self.pruned_at = step
             trainer.request_stop("pruned")
 

@@ -50,7 +50,8 @@ def default_space(config: TunelabConfig) -> dict[str, ParamSpace]:
             space[rank] = ParamSpace(choices=[8, 16, 32])
         return space
     return {
-        lr_key: ParamSpace(low=1e-5, high=5e-4, log=True),
+        # 5e-5 and up: on BANKING77 with 2 epochs, rates of 2-4e-5 reached 0.49-0.65 against 0.91 at 2-5e-4
+        lr_key: ParamSpace(low=5e-5, high=5e-4, log=True),
         "training.batch_size": ParamSpace(choices=[16, 32]),
         "training.warmup_ratio": ParamSpace(low=0.0, high=0.1),
         "training.weight_decay": ParamSpace(low=0.0, high=0.1),
