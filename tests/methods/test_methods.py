@@ -121,6 +121,7 @@ def test_adalora_reallocates_ranks(tiny_model_dir, datasets, tmp_path):
     overrides = tiny_overrides(
         tiny_model_dir, datasets["text_classification"], **{"training.epochs": 6, "training.learning_rate": 1e-2}
     ) + ["method.name=adalora", "method.init_r=6", "method.target_r=2", "method.delta_t=1", "method.learning_rate=1e-2"]
+    overrides.append("method.target_modules=[query,value]")
     train(load_config(None, overrides), output_dir=tmp_path / "out", console=QUIET, callbacks=[CountRanks()])
     # 4 adapted matrices (query, value in 2 layers) get rank 6 each; the budget schedule
     # prunes them step by step down to target_r on average (2 x 4 = 8) once tfinal is reached
