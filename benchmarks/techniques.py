@@ -192,6 +192,8 @@ def run_cell(setting: str, cell: str, seeds: list[int], ctx: dict, results: dict
         else:
             overrides = [*COMMON, *spec["overrides"], *CELLS[cell], f"training.seed={seed}"]
             print(f"== {key}: {' '.join(CELLS[cell]) or 'baseline'}", flush=True)
+            # a run this script stopped (killed) left its checkpoints: start that run over
+            shutil.rmtree(run_dir.with_name(run_dir.name + ".partial"), ignore_errors=True)
             seconds, run_dir = train_one(config, overrides, run_dir)
         metrics = score(run_dir, dev, spec["metric"], run_dir.parent)
         results[key] = {"seconds": seconds, **{f"dev_{name}": value for name, value in metrics.items()}}
