@@ -396,8 +396,8 @@ class KeepAverage(Callback):
 
     def on_evaluate(self, trainer, metrics, improved):
         if improved:
-            self.average = {k: v.detach().clone() for k, v in trainer.techniques.ema.averaged().items()}
-            self.training = {k: p.detach().clone() for k, p in trainer.bare_model.named_parameters()}
+            self.average = {k: v.detach().cpu().clone() for k, v in trainer.techniques.ema.averaged().items()}
+            self.training = {k: p.detach().cpu().clone() for k, p in trainer.bare_model.named_parameters()}
 
 
 @pytest.mark.train
