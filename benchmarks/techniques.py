@@ -35,6 +35,7 @@ import csv
 import gc
 import json
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -117,7 +118,9 @@ def write_data(setting: str, data_dir: Path, out: Path) -> tuple[Path, Path]:
         dev.write_text("\n".join([lines[0], *dev_lines[1:]]) + "\n", encoding="utf-8")
         return train, dev
     if setting == "wnut-500":
-        blocks = (ROOT / "data/wnut17/train.conll").read_text(encoding="utf-8").strip().split("\n\n")
+        # sentences end at an empty line or a line of only spaces/tabs (both occur in the shipped file)
+        text = (ROOT / "data/wnut17/train.conll").read_text(encoding="utf-8").strip()
+        blocks = re.split(r"\n[ \t]*\n", text)
         train = directory / "train.conll"
         train.write_text("\n\n".join(rng.sample(blocks, 500)) + "\n", encoding="utf-8")
         return train, ROOT / "data/wnut17/dev.conll"
