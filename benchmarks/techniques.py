@@ -270,9 +270,9 @@ def main() -> None:
     for setting in settings:
         train, dev = write_data(setting, args.data_dir, out)
         ctx = {"config": base_config(setting, train, dev, out), "dev": dev, "out": out}
-        if not warm:  # the first training of a process is slower (lazy imports, kernel and allocator warm-up)
-            spec = SETTINGS[setting]
-            overrides = [*COMMON, *spec["overrides"], "training.epochs=1"]
+        todo = [c for c in cells if CELLS[c] is not None and any(f"{setting}/{c}/{s}" not in results for s in seeds)]
+        if todo and not warm:  # the first training of a process is slower (lazy imports, kernel and allocator warm-up)
+            overrides = [*COMMON, *SETTINGS[setting]["overrides"], "training.epochs=1"]
             train_one(ctx["config"], overrides, out / "runs" / "warmup")
             shutil.rmtree(out / "runs" / "warmup", ignore_errors=True)
             warm = True
