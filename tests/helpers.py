@@ -90,6 +90,9 @@ def tiny_overrides(model_dir: Path, data: dict[str, Path], **extra) -> list[str]
         "training.precision": "fp32",
         "training.tensorboard": False,
         "training.early_stopping.patience": None,
+        # toy sets of 16 or fewer texts per label would make `auto` train contrastively (few-shot);
+        # the suite's runs test the loop: tests/training/test_contrastive.py sets the strategy itself
+        "training.strategy": "standard",
         # a second a run saved (about 100 runs in the suite); tests of plots and pages turn it on
         "output.plots": False,
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -311,6 +311,9 @@ def _section_fields(root: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
             continue
         field = model.model_fields.get(str(part)) if isinstance(part, str) else None
         annotation = field.annotation if field is not None else None
+        optional = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(optional) == 1:  # a section that may be null (task.zero_shot)
+            annotation = optional[0]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
         else:
@@ -394,8 +397,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     config = validate_config(raw, source)
     # Paths written in the file are relative to the file; paths given as overrides to the cwd.
     data = config.data
-    for split in ("train", "dev", "test"):
-        value = getattr(data, split)
+    for split in ("train", "dev", "test", "unlabelled"):  # unlabelled: text classification's self-training texts
+        value = getattr(data, split, None)
         if value is not None and not value.is_absolute() and split in file_data and str(file_data[split]) == str(value):
             setattr(data, split, (base_dir / value).resolve())
     return config

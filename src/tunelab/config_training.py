@@ -82,6 +82,58 @@ class AdversarialConfig(Section):
         return data
 
 
+StrategyName = Literal["auto", "standard", "contrastive"]
+
+
+class ContrastiveConfig(Section):
+    """``training.strategy: contrastive`` (docs/few-shot.md): SetFit's recipe. Stage 1 fine-tunes the
+    body on pairs of training texts (same label: similar; other labels: dissimilar), a bounded number
+    per epoch; stage 2 fits a logistic regression on the texts' embeddings and copies it into the
+    classification head. Defaults are SetFit's (num_iterations 20, batch 16, body rate 2e-5, one epoch,
+    CosineSimilarityLoss, LogisticRegression with C=1)."""
+
+    loss: Literal["cosine", "mnr"] = Field(
+        "cosine",
+        description="cosine: (cosine similarity - 1 or 0)^2 on positive and negative pairs (SetFit's "
+        "CosineSimilarityLoss); mnr: in-batch negatives (sentence-transformers' MultipleNegativesRankingLoss, "
+        "texts of the same label never count as negatives).",
+    )
+    iterations: int = Field(
+        20,
+        ge=1,
+        description="Per epoch, each training text anchors this many positive pairs (cosine: and as many "
+        "negative ones), as SetFit's num_iterations; capped by max_pairs.",
+    )
+    max_pairs: int = Field(
+        50_000, ge=1, description="At most this many pairs per epoch whatever the data size (time and memory bound)."
+    )
+    epochs: float = Field(1, gt=0, description="Passes over the sampled pairs (each epoch draws new pairs).")
+    batch_size: int = Field(16, ge=2, description="Pairs per step.")
+    learning_rate: float | None = Field(
+        None,
+        gt=0,
+        description="Stage 1's learning rate; null: 2e-5 with full fine-tuning (SetFit's body rate), the "
+        "method's own rate with the others (method.learning_rate).",
+    )
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    scale: float = Field(20.0, gt=0, description="mnr: the cosine similarities are multiplied by this (temperature).")
+    head: Literal["logistic"] = Field(
+        "logistic", description="Stage 2: scikit-learn's LogisticRegression on the normalised embeddings."
+    )
+    head_c: float = Field(1.0, gt=0, description="The logistic regression's inverse regularisation strength C.")
+    end_to_end: bool = Field(
+        False,
+        description="After the head is fitted, also train the whole model with the standard loop "
+        "(training.epochs, training.learning_rate and the other training keys).",
+    )
+    auto_max_per_label: float = Field(
+        16,
+        gt=0,
+        description="training.strategy auto: contrastive when the training split has at most this many "
+        "examples per label on average.",
+    )
+
+
 TRACKERS = ("tensorboard", "wandb", "mlflow")
 TrackerName = Literal["tensorboard", "wandb", "mlflow"]
 
@@ -170,6 +222,14 @@ class TrainingConfig(Section):
     label_smoothing: float = Field(
         0.0, ge=0, lt=1, description="Label smoothing of the task's loss (classification tasks); 0: off."
     )
+    # -- few-shot (tunelab/training/strategies, docs/few-shot.md)
+    strategy: StrategyName = Field(
+        "auto",
+        description="standard: the loop on the task's loss; contrastive: few-shot contrastive training of the "
+        "body, then a fitted head (training.contrastive); auto: contrastive when the task supports it and the "
+        "training split has few examples per label (training.contrastive.auto_max_per_label), else standard.",
+    )
+    contrastive: ContrastiveConfig = Field(default_factory=ContrastiveConfig)
 
     @field_validator("trackers", mode="before")
     @classmethod

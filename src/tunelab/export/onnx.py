@@ -125,7 +125,7 @@ def export_onnx(
             onnx_path = _quantize_int8(onnx_path, work / "model.int8.onnx")
         shutil.move(str(onnx_path), staging / "model.onnx")
         shutil.rmtree(work)
-        for name in TOKENIZER_FILES:
+        for name in (*TOKENIZER_FILES, *torch_predictor.task.task_files()):  # + the task's own files
             if (artifact / name).is_file():
                 shutil.copy2(artifact / name, staging / name)
         config.save_pretrained(staging)  # the exported model's config (adapter artifacts have none)
@@ -256,7 +256,7 @@ def _export_model(artifact: Path, predictor: Predictor):
     model = TorchBackend.from_artifact(artifact, predictor.task, predictor.meta, "cpu").model
     if hasattr(model, "merge_and_unload"):  # LoRA, IA3, AdaLoRA; prompt learning cannot merge: traced as is
         with contextlib.suppress(Exception):
-            model = model.merge_and_unload()
+            model = predictor.task.prepare_model(model.merge_and_unload())  # hooks again on the merged modules
     hf = next((m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
     if hf is None:
         raise ExportError(f"cannot export {type(model).__name__}: no transformers model inside it")

@@ -27,7 +27,7 @@ class TorchBackend:
 
     def __init__(self, model, device: str | None = None, *, task: Task) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = model.to(self.device).eval()
+        self.model = task.prepare_model(model.to(self.device).eval())  # e.g. hooks that add outputs
         self.task = task
 
     @classmethod
@@ -120,6 +120,8 @@ class Predictor:
             backend = "onnx" if meta.export and not (path / "model.safetensors").is_file() else "torch"
         check_artifact_files(path, meta, backend)
         task = task_from_state(parse_task_config(meta.task.config), meta.task.state)
+        with _damaged(path, "task files"):
+            task.load_files(path)  # what the task fitted after training (Task.fit_after_training)
         with _damaged(path, "tokenizer"):
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         with _damaged(path, "model"):

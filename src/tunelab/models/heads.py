@@ -146,7 +146,11 @@ class _HeadModel(PreTrainedModel):
 
 
 class TunelabForSequenceClassification(_HeadModel):
-    """One label distribution per text, from the pooled hidden states (``cls``, ``mean`` or ``last``)."""
+    """One label distribution per text, from the pooled hidden states (``cls``, ``mean`` or ``last``).
+
+    With ``normalize`` in the head config the pooled vector is L2-normalised before the linear
+    layer, so a classifier whose rows are unit label embeddings times a scale computes
+    ``scale * cosine`` (zero-shot classification from label names; the same in torch and ONNX)."""
 
     output_type = SequenceClassifierOutput
 
@@ -154,8 +158,15 @@ class TunelabForSequenceClassification(_HeadModel):
     def pooling(self) -> str:
         return self.head_config.get("pooling") or default_pooling(self.config)
 
+    @property
+    def normalize(self) -> bool:
+        return bool(self.head_config.get("normalize", False))  # absent in older artifacts: off
+
     def _features(self, hidden, attention_mask):
-        return pool(hidden, attention_mask, self.pooling)
+        features = pool(hidden, attention_mask, self.pooling)
+        if self.normalize:
+            features = nn.functional.normalize(features.float(), p=2.0, dim=-1).to(features.dtype)
+        return features
 
 
 class TunelabForTokenClassification(_HeadModel):
@@ -174,11 +185,16 @@ HEAD_CLASSES: dict[str, type[_HeadModel]] = {
 HEAD_CLASS_NAMES = {cls.__name__: cls for cls in HEAD_CLASSES.values()}
 
 
-def build_head_model(kind: str, config: PretrainedConfig, backbone: PreTrainedModel, pooling: str | None) -> _HeadModel:
-    """Wrap an already loaded pretrained backbone with a fresh head; ``config`` carries the labels."""
+def build_head_model(
+    kind: str, config: PretrainedConfig, backbone: PreTrainedModel, pooling: str | None, *, normalize: bool = False
+) -> _HeadModel:
+    """Wrap an already loaded pretrained backbone with a fresh head; ``config`` carries the labels.
+    ``normalize`` (sequence heads): L2-normalise the pooled vector before the linear layer."""
     head: dict[str, Any] = {"kind": kind}
     if kind == "sequence":
         head["pooling"] = pooling or default_pooling(config)
+        if normalize:
+            head["normalize"] = True
     setattr(config, HEAD_KEY, head)
     cls = HEAD_CLASSES[kind]
     config.architectures = [cls.__name__]

@@ -20,7 +20,7 @@ everything that depends on what is predicted:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -38,6 +38,7 @@ from tunelab.data.encoding import EncodedDataset
 from tunelab.errors import ConfigError, InputError
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import head_modules
+from tunelab.tasks.lifecycle import LifecycleDefaults
 
 Outputs = dict[str, np.ndarray]
 LossFn = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor]
@@ -115,6 +116,15 @@ class Task(Protocol):
     def from_examples(cls, config: Any, train: Sequence[Any]) -> Task: ...
 
     @classmethod
+    def from_splits(cls, config: Any, splits: Any) -> Task: ...
+
+    def needs_training_data(self) -> bool: ...
+
+    def self_training_examples(
+        self, model: Any, tokenizer: Any, data_config: Any, max_length: int, log: Callable[[str], None]
+    ) -> list[Any]: ...
+
+    @classmethod
     def from_state(cls, config: Any, state: dict[str, Any]) -> Task: ...
 
     def state(self) -> dict[str, Any]: ...
@@ -122,6 +132,14 @@ class Task(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
     def output_sizes(self) -> dict[str, int]: ...
+
+    # -- after training: state fitted on the saved model (out-of-scope detection, calibration)
+    def fit_after_training(
+        self, predictor: Any, parts: Mapping[str, Sequence[Any]], directory: Path
+    ) -> dict | None: ...
+    def prepare_model(self, model: Any) -> Any: ...
+    def load_files(self, directory: str | Path) -> None: ...
+    def task_files(self) -> list[str]: ...
 
     # -- ensembles (`tunelab ensemble`) ------------------------------------------------------------
     combine_modes: ClassVar[tuple[str, ...]]  # the --combine modes this task's models allow
@@ -132,6 +150,8 @@ class Task(Protocol):
     def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel: ...
 
     def head_modules(self, model: PreTrainedModel) -> list[str]: ...
+
+    def contrastive(self) -> Any | None: ...  # few-shot support (training/strategies/base.py), None: not supported
 
     def encode(
         self, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Any], max_length: int
@@ -245,7 +265,7 @@ def log_probabilities(probs: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(probs, np.finfo(np.float64).tiny))
 
 
-class BaseTask:
+class BaseTask(LifecycleDefaults):
     """What every task shares: the usual encoder inputs, one ``logits`` output, ``labels`` as the
     target, heads read from the model's structure, a padding collator, per-item outputs."""
 

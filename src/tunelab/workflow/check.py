@@ -84,7 +84,7 @@ def check_data(
     task_cls = task_class(config.task.name)
     splits = task_cls.read_splits(config.data, config.task)
     parts: dict[str, Sequence[Any]] = {"train": splits.train, "dev": splits.dev, "test": splits.test}
-    task = task_cls.from_examples(config.task, splits.train)
+    task = task_cls.from_splits(config.task, splits)
     checked = task.check_facts(parts, splits)
     items = checked.items
     warnings: list[str] = []

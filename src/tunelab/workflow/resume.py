@@ -25,7 +25,7 @@ from typing import Any
 from tunelab.artifact import PARTIAL_MARKER, ArtifactError, on_main_process
 from tunelab.config import flatten
 from tunelab.config_augment import AugmentConfig
-from tunelab.config_training import AdversarialConfig, TrainingConfig
+from tunelab.config_training import AdversarialConfig, ContrastiveConfig, TrainingConfig
 from tunelab.files import write_json
 from tunelab.training.checkpoints import newest_checkpoint
 
@@ -44,6 +44,9 @@ IGNORED = (
     "data.train",
     "data.dev",
     "data.test",
+    # fitted after training on the saved model (docs/out-of-scope.md): nothing of them is in a checkpoint
+    "task.out_of_scope.",
+    "task.calibration",
 )
 ADJUSTABLE = (
     "training.epochs",
@@ -76,6 +79,11 @@ ADDED = {
 ADDED.update({f"training.adversarial.{k}": v for k, v in AdversarialConfig().model_dump().items()})
 ADDED.update({f"augment.{k}": v for k, v in AugmentConfig().model_dump(mode="json").items()})  # not resumable
 ADDED["method.learning_rate"] = None  # full fine-tuning's (the other methods' is filled in by train)
+# few-shot strategies: a run recorded before them trained the standard way, which recorded_strategy keeps
+ADDED["training.strategy"] = TrainingConfig.model_fields["strategy"].default
+ADDED.update({f"training.contrastive.{k}": v for k, v in ContrastiveConfig().model_dump().items()})
+ADDED["task.zero_shot"] = None  # text classification from label names (off)
+ADDED["data.unlabelled"] = None  # self-training texts of a zero-shot classifier (none)
 
 
 def _ema_decay_change(key: str, old: Any, new: Any) -> bool:
@@ -172,6 +180,17 @@ def _open_workdir(
     (workdir / PARTIAL_MARKER).touch()
     write_json(record, workdir / RUN_FILE)
     return []
+
+
+def recorded_strategy(workdir: Path) -> str | None:
+    """The strategy (training.strategy resolved) of the interrupted run in ``workdir``, which a
+    resume keeps whatever ``auto`` would pick now; "standard" for a run recorded before strategies
+    existed; None when there is no readable record (open_workdir says what is wrong)."""
+    try:
+        old = json.loads((workdir / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(old.get("strategy") or "standard") if isinstance(old, dict) else None
 
 
 def remember_run(workdir: Path, record: dict[str, Any]) -> None:

@@ -44,12 +44,15 @@ from tunelab.tasks.base import Task
 from tunelab.training.callbacks import BestModel, Checkpoint, EarlyStopping, JsonlLogger, ProgressBar
 from tunelab.training.distributed import process_state
 from tunelab.training.loop import CheckpointError, Trainer, select_metric
+from tunelab.training.strategies import choose_strategy, plan_config
+from tunelab.training.strategies.contrastive import run_contrastive
 from tunelab.training.techniques import describe_techniques
 from tunelab.training.trackers import finish_tracking, tracking_callbacks
 from tunelab.workflow.card import write_model_card
 from tunelab.workflow.report import build_report, print_report, write_report_files
-from tunelab.workflow.resume import open_workdir, remember_run, run_record
+from tunelab.workflow.resume import open_workdir, recorded_strategy, remember_run, run_record
 from tunelab.workflow.train_data import data_meta, data_record, print_data_summary
+from tunelab.workflow.untrained import add_self_training, untrained_run
 
 
 class TrainingInterrupted(TunelabError):
@@ -113,7 +116,7 @@ def prepare_data(config: TunelabConfig, console: Console) -> PreparedData:
     task_cls = task_class(config.task.name)
     splits = task_cls.read_splits(config.data, config.task)
     parts = {"train": splits.train, "dev": splits.dev, "test": splits.test}
-    task = task_cls.from_examples(config.task, splits.train)
+    task = task_cls.from_splits(config.task, splits)
     select_metric(task, config.training.metric)  # a bad metric name fails now, not after an epoch
     inputs, augmented = augment_training(task, parts, config.augment, config.training.seed, console.print)
     resolved = resolve_model(
@@ -272,13 +275,36 @@ def save_artifact(
     return meta
 
 
-def report_artifact(
+def fit_after_training(
     config: TunelabConfig, prepared: PreparedData, staging: Path, meta: ArtifactMeta, output: Path
+) -> Predictor:
+    """The task's hook on the saved artifact (e.g. out-of-scope thresholds): its state is merged into
+    tunelab.json's task state, and the Predictor the report uses reloads the artifact with it."""
+    load = lambda: Predictor.from_artifact(  # noqa: E731 (paths in meta are relative to the output)
+        staging, batch_size=config.training.eval_batch_size, meta=relocate(meta, output, staging)
+    )
+    predictor = load()
+    fitted = predictor.task.fit_after_training(predictor, prepared.parts, staging)
+    if fitted:
+        meta.task.state = {**meta.task.state, **fitted}
+        write_meta(meta, staging)
+        predictor = load()
+        prepared.task = predictor.task  # the run's summary shows the fitted task
+    return predictor
+
+
+def report_artifact(
+    config: TunelabConfig,
+    prepared: PreparedData,
+    staging: Path,
+    meta: ArtifactMeta,
+    output: Path,
+    predictor: Predictor | None = None,
 ) -> dict[str, Any]:
     """Score dev/test by reloading the artifact through the Predictor (the path `tunelab evaluate`
     takes, so the two always agree); write report.json, plots and the model card."""
     # tunelab.json's paths are relative to the output; the artifact is still in the staging directory
-    predictor = Predictor.from_artifact(
+    predictor = predictor or Predictor.from_artifact(
         staging, batch_size=config.training.eval_batch_size, meta=relocate(meta, output, staging)
     )
     parts, splits = prepared.parts, prepared.splits
@@ -333,11 +359,36 @@ def train(
     config, method_defaults = with_method_defaults(config)
     prepared = prepare_data(config, console)
     workdir = workdir_for(output)
+    # training.strategy (training/strategies): auto picks contrastive for few examples per label
+    plan = choose_strategy(
+        config.training,
+        prepared.task,
+        prepared.parts["train"] or [],
+        processes=process_state().num_processes,
+        recorded=recorded_strategy(workdir) if resume else None,
+    )
+    config = plan_config(config, prepared.task, plan)  # contrastive: the model section it trains
+    console.print(plan.message())
     data = data_record(prepared)  # hashed once: the resume record and tunelab.json share it
     record = run_record(config.to_dict(), data, process_state().num_processes)
+    record["strategy"] = plan.name
     changes = open_workdir(workdir, record, resume=resume, restart=restart, allow_changes=allow_changes)
     built = build_model(config, prepared)
-    trainer = make_trainer(config, prepared, built, workdir, console, callbacks)
+    add_self_training(config, prepared, built, console)  # the task's pseudo-labelled examples, if any
+    strategy, fitted = plan.record(), None
+    if plan.name == "contrastive":  # the body on pairs, then the head fitted; the loop only for end_to_end
+        pad_id = prepared.tokenizer.pad_token_id if prepared.tokenizer.pad_token_id is not None else 0
+        stages, fitted = run_contrastive(
+            config, prepared.task, built.model, prepared.encoded.get("train"), pad_id, workdir, console, resume=resume
+        )
+        strategy.update(stages)
+    trainer: Any = (  # a Trainer, or a stand-in with its interface (FittedRun, NoTraining)
+        fitted
+        if fitted is not None
+        else make_trainer(config, prepared, built, workdir, console, callbacks)
+        if "train" in prepared.encoded
+        else untrained_run(config, prepared, built, workdir, console)  # zero-shot: used as built
+    )
     if method_defaults:
         console.print(
             f"method {config.method.name} defaults: "
@@ -349,7 +400,7 @@ def train(
         remember_run(workdir, record)
     train_started = time.perf_counter()
     state = trainer.fit()
-    train_seconds = time.perf_counter() - train_started
+    train_seconds = time.perf_counter() - train_started + strategy.get("seconds", 0.0)
     if state.stop_reason == "interrupted":
         by = f" by {trainer.interrupt_signal}" if trainer.interrupt_signal else ""
         raise TrainingInterrupted(
@@ -363,12 +414,15 @@ def train(
 
     staging = workdir / "artifact"
     meta = save_artifact(config, prepared, built, trainer, train_seconds, staging, output, data)
+    meta.training["strategy"] = strategy  # which strategy, why, and what its stages did
+    write_meta(meta, staging)
     # The training copy of the model (and its optimizer state) goes before the report reloads the
     # artifact, so a large model is never in memory twice.
     trainer.accelerator.free_memory()
     del trainer, built
     gc.collect()
-    report = report_artifact(config, prepared, staging, meta, output)
+    predictor = fit_after_training(config, prepared, staging, meta, output)  # Task.fit_after_training
+    report = report_artifact(config, prepared, staging, meta, output, predictor)
     finish_tracking(report, staging)  # the trackers log the report's metrics and plots, then close
     publish(staging, output, overwrite=overwrite)
     if not config.output.keep_checkpoints:
@@ -436,7 +490,7 @@ def _portable_config(config: TunelabConfig, resolved: ResolvedModel, output: Pat
     """The config as the artifact records it: data files and a local model directory relative to the artifact."""
     recorded = config.to_dict()
     recorded["output"]["dir"] = "."  # the artifact itself (the training machine's path is not kept)
-    for split in ("train", "dev", "test"):
+    for split in ("train", "dev", "test", "unlabelled"):
         if recorded["data"].get(split):
             recorded["data"][split] = portable_path(recorded["data"][split], output)
     if resolved.source == "local":

@@ -58,17 +58,23 @@ class ConfidentErrors:
                 score=round(sure, 4),
             )
             return (float(len(wrong)), sure), row
-        predicted = int(decoded)
-        if predicted == int(gold):
+        # out-of-scope detection (docs/out-of-scope.md): the id len(labels) is out-of-scope, predicted
+        # or gold (whose target is -100); rows then carry the score and confidence after the probabilities
+        n = len(labels)
+        predicted, gold_id = int(decoded), int(gold) if int(gold) >= 0 else n
+        if predicted == gold_id:
             return None
+        name = getattr(self.task, "label_name", lambda j: labels[j])
+        probs = p[:n]
+        sure = float(probs[predicted]) if predicted < n else float(probs.max())
         row = error_row(
             example,
-            gold=labels[int(gold)],
-            predicted=labels[predicted],
-            score=round(float(p[predicted]), 4),
-            gold_score=round(float(p[int(gold)]), 4),
+            gold=name(gold_id),
+            predicted=name(predicted),
+            score=round(sure, 4),
+            gold_score=round(float(probs[gold_id]), 4) if gold_id < n else None,
         )
-        return (float(p[predicted]),), row
+        return (sure,), row
 
     def result(self) -> list[dict[str, Any]]:
         return [row for _, _, row in sorted(self.heap, key=lambda e: e[:2], reverse=True)]

@@ -42,14 +42,22 @@ def format_labels(labels: list[str], limit: int = _SHOWN) -> str:
 
 
 def check_known_labels(
-    examples: Iterable[Example], labels: Iterable[str], split_name: str, *, field: str = "label"
+    examples: Iterable[Example],
+    labels: Iterable[str],
+    split_name: str,
+    *,
+    field: str = "label",
+    out_of_scope: str | None = None,
+    oos_hint: str | None = None,
 ) -> None:
     """Raise a DataError at the first example whose label is not in ``labels`` (the train label set).
 
-    ``field`` is the label column name used in the message.
+    ``field`` is the label column name used in the message. ``out_of_scope``: the label that marks
+    out-of-scope rows, allowed (task.out_of_scope on); ``oos_hint``: that label while detection is
+    off, whose rows are refused with a hint to switch it on.
     """
     ordered = list(labels)
-    known = set(ordered)
+    known = set(ordered) | ({out_of_scope} if out_of_scope else set())
     first: tuple[Example, str] | None = None
     unseen: set[str] = set()
     for example in examples:
@@ -65,6 +73,8 @@ def check_known_labels(
     if len(unseen) > 1:
         others = sorted(unseen - {label})
         more = f"; other unseen labels: {format_labels(others, 5)}"
+    if oos_hint is not None and label == oos_hint:
+        more += f"; set task.out_of_scope.scorer to treat '{label}' rows as out-of-scope"
     raise DataError(
         f"label '{label}' in {split_name} never appears in train (known: {format_labels(ordered)}){more}",
         example.source,

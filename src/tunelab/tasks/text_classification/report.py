@@ -19,6 +19,15 @@ COUNTS_FILE = "label_counts.png"
 # beyond this many labels the full matrix has no numbers in its cells: a second plot zooms in on
 # the labels involved in the most errors, with numbers
 FOCUS_ABOVE_LABELS = 20
+POST_TRAINING_ROWS = (
+    ("in_scope_accuracy", "in-scope accuracy"),
+    ("oos_recall", "out-of-scope recall"),
+    ("oos_precision", "out-of-scope precision"),
+    ("oos_auroc", "out-of-scope AUROC"),
+    ("oos_fpr_at_95_recall", "FPR at 95% in-scope recall"),
+    ("ece", "ECE"),
+    ("ece_uncalibrated", "ECE before calibration"),
+)
 
 
 def render_classification_report(
@@ -80,6 +89,12 @@ def render_classification_report(
         if "samples_f1" in metrics:
             table.add_row("samples avg", blank, blank, _fmt(metrics["samples_f1"]), _count(num_examples))
         table.add_row("hamming loss", blank, blank, _fmt(metrics["hamming_loss"]), _count(num_examples))
+    # out-of-scope detection and calibration (docs/out-of-scope.md): one row each, value in the F1 column
+    extra = [(name, metrics[key]) for key, name in POST_TRAINING_ROWS if isinstance(metrics.get(key), (int, float))]
+    if extra:
+        table.add_section()
+        for name, value in extra:
+            table.add_row(name, blank, blank, _fmt(value), blank)
 
     if len(shown) < len(names):
         hidden = len(names) - len(shown)

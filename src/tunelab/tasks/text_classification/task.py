@@ -17,6 +17,7 @@ from tunelab.data.encoding import EncodedDataset
 from tunelab.data.example import Example
 from tunelab.data.loading import Splits
 from tunelab.errors import ConfigError
+from tunelab.models.heads import HEAD_KEY
 from tunelab.models.resolve import ResolvedModel
 from tunelab.tasks.backbone import load_with_head
 from tunelab.tasks.base import (
@@ -31,11 +32,14 @@ from tunelab.tasks.base import (
     weighted_mean,
 )
 from tunelab.tasks.text import TextTask
+from tunelab.tasks.text_classification import verbaliser, zero_shot
 from tunelab.tasks.text_classification.config import TextClassificationConfig, TextClassificationData
 from tunelab.tasks.text_classification.data import load_splits
 from tunelab.tasks.text_classification.errors import ConfidentErrors
 from tunelab.tasks.text_classification.labels import check_known_labels, detect_labels
 from tunelab.tasks.text_classification.metrics import METRIC_DIRECTIONS, classification_metrics
+from tunelab.tasks.text_classification.out_of_scope import OOS_TARGET
+from tunelab.tasks.text_classification.post_training import ExtendedScorer, PostTraining, oos_columns
 from tunelab.tasks.text_classification.report import print_classification_report, write_classification_plots
 from tunelab.tasks.text_classification.schemas import ClassificationPrediction
 
@@ -59,7 +63,7 @@ class ClassificationScorer:
         return self.task.metrics(np.asarray(self.encoded.labels), np.asarray(self.predicted))
 
 
-class TextClassificationTask(TextTask):
+class TextClassificationTask(PostTraining, TextTask):
     name = "text_classification"
     model_class = AutoModelForSequenceClassification
     peft_task_type = "SEQ_CLS"
@@ -86,6 +90,13 @@ class TextClassificationTask(TextTask):
         self.labels = list(labels)
         self.label2id = {label: i for i, label in enumerate(self.labels)}
         self.pairs = pairs
+        self.zero_shot: dict[str, Any] | None = None  # how a zero-shot head was built (task state)
+        self.self_training: dict[str, Any] | None = None  # what self-training pseudo-labelled
+        # the head L2-normalises its pooled vector (zero-shot and contrastive heads): task state, so
+        # an artifact holding only trained weights rebuilds the same head on its base model
+        self.normalized_head = False
+        self.restored = False  # built from an artifact's state, not for training
+        self.restore_fitted({})  # out-of-scope detection and calibration: fitted after training
 
     @property
     def multi_label(self) -> bool:
@@ -93,7 +104,43 @@ class TextClassificationTask(TextTask):
 
     @staticmethod
     def read_splits(data_config: TextClassificationData, config: TextClassificationConfig) -> Splits:
-        return load_splits(data_config, multi_label=config.multi_label)
+        if data_config.unlabelled is not None and config.zero_shot is None:
+            raise ConfigError("data.unlabelled is read to self-train a zero-shot classifier: set task.zero_shot too")
+        zs = config.zero_shot
+        oos = config.out_of_scope
+        splits = load_splits(
+            data_config,
+            multi_label=config.multi_label,
+            train_optional=zs is not None,
+            known_labels=(zs.labels if zs else None) or config.labels or (),
+            out_of_scope=oos.label if oos.scorer != "none" else None,
+            oos_hint=oos.label if oos.scorer == "none" else None,
+        )
+        if not splits.dev and (config.calibration != "none" or (oos.scorer != "none" and oos.threshold is None)):
+            raise ConfigError(
+                "task.out_of_scope and task.calibration are fitted on dev data, and there is none: set data.dev "
+                "(rows labelled '" + oos.label + "' tune the out-of-scope threshold best), keep data.split.dev "
+                "above 0, or set task.out_of_scope.threshold (and task.calibration: none)"
+            )
+        return splits
+
+    @classmethod
+    def from_splits(cls, config: TextClassificationConfig, splits: Splits) -> TextClassificationTask:
+        """From the training examples, or (task.zero_shot) from the labels it names or the dev/test files hold."""
+        if config.zero_shot is None:
+            return cls.from_examples(config, splits.train)
+        return zero_shot.zero_shot_task(cls, config, splits)
+
+    def needs_training_data(self) -> bool:
+        return self.config.zero_shot is None
+
+    def self_training_examples(
+        self, model: Any, tokenizer: Any, data_config: Any, max_length: int, log: Callable[[str], None]
+    ) -> list[Example]:
+        """task.zero_shot with data.unlabelled: the texts the zero-shot model labels confidently."""
+        if self.config.zero_shot is None or getattr(data_config, "unlabelled", None) is None:
+            return []
+        return zero_shot.self_training_examples(self, model, tokenizer, data_config, max_length, log)
 
     @classmethod
     def from_examples(cls, config: TextClassificationConfig, train: Sequence[Example]) -> TextClassificationTask:
@@ -109,7 +156,11 @@ class TextClassificationTask(TextTask):
 
     @classmethod
     def from_state(cls, config: TextClassificationConfig, state: dict[str, Any]) -> TextClassificationTask:
-        return cls(config, list(state["labels"]), pairs=bool(state.get("pairs", False)))
+        task = cls(config, list(state["labels"]), pairs=bool(state.get("pairs", False)))
+        task.zero_shot, task.self_training = state.get("zero_shot"), state.get("self_training")
+        task.normalized_head, task.restored = bool(state.get("normalized_head", False)), True
+        task.restore_fitted(state)
+        return task
 
     def state(self) -> dict[str, Any]:
         return {
@@ -117,14 +168,34 @@ class TextClassificationTask(TextTask):
             "multi_label": self.multi_label,
             "threshold": self.config.threshold,
             "pairs": self.pairs,
+            **({"zero_shot": self.zero_shot} if self.zero_shot else {}),
+            **({"self_training": self.self_training} if self.self_training else {}),
+            **({"normalized_head": True} if self.normalized_head else {}),
+            **self.fitted_state(),
         }
 
     def describe(self) -> dict[str, Any]:
-        return {"multi_label": self.multi_label, "pairs": self.pairs}
+        described: dict[str, Any] = {"multi_label": self.multi_label, "pairs": self.pairs}
+        if self.oos_state is not None:
+            described["out_of_scope"] = {k: self.oos_state[k] for k in ("label", "scorer", "threshold")}
+        if self.config.calibration != "none":
+            described["temperature"] = self.temperature
+        return described
 
     # -- model ---------------------------------------------------------------------------------
+    def contrastive(self) -> Any:
+        """Few-shot contrastive training (training.strategy: contrastive): positive pairs share a label.
+        None for task.zero_shot: its head is the label texts' embeddings (standard fine-tuning keeps it)."""
+        if self.config.zero_shot is not None:
+            return None
+        from tunelab.tasks.text_classification.few_shot import ClassificationContrastive
+
+        return ClassificationContrastive(self)
+
     def build_model(self, resolved: ResolvedModel, model_config: ModelConfig) -> PreTrainedModel:
-        return load_with_head(
+        if self.config.zero_shot is not None:  # the head: the label texts' embeddings (zero_shot.py)
+            model_config = zero_shot.zero_shot_model_config(resolved, model_config, self.config.zero_shot)
+        model = load_with_head(
             self.model_class,
             resolved,
             model_config,
@@ -134,8 +205,25 @@ class TextClassificationTask(TextTask):
             label2id=dict(self.label2id),
             problem_type="multi_label_classification" if self.multi_label else "single_label_classification",
         )
+        if self.config.zero_shot is not None and not self.restored:  # an artifact's weights replace it
+            built = zero_shot.init_zero_shot_head(
+                model, resolved, self.labels, self.config.zero_shot, model_config.max_length
+            )
+            self.zero_shot = {**(self.zero_shot or {}), **built}
+        head = dict(getattr(model.config, HEAD_KEY, None) or {})
+        if self.normalized_head:
+            setattr(model.config, HEAD_KEY, {**head, "normalize": True})
+        self.normalized_head = bool(head.get("normalize")) or self.normalized_head
+        return model
 
     # -- data ----------------------------------------------------------------------------------
+    def encode(self, tokenizer: Any, examples: Sequence[Example], max_length: int) -> EncodedDataset:
+        """Texts as the model reads them: wrapped in task.zero_shot.prompt for a verbaliser."""
+        prompt = self.config.zero_shot.prompt if self.config.zero_shot is not None else None
+        if prompt is None:
+            return super().encode(tokenizer, examples, max_length)
+        return verbaliser.encode_prompted(super().encode, tokenizer, examples, max_length, prompt)
+
     def targets(self, examples: Sequence[Example]) -> np.ndarray:
         if self.multi_label:
             out = np.zeros((len(examples), len(self.labels)), dtype=np.int64)
@@ -143,7 +231,11 @@ class TextClassificationTask(TextTask):
                 for label in ex.label or ():
                     out[row, self.label2id[label]] = 1
             return out
-        return np.asarray([self.label2id[str(ex.label)] for ex in examples], dtype=np.int64)
+        oos = self.oos_label  # out-of-scope rows (dev/test only): ignored by the loss, scored apart
+        return np.asarray(
+            [OOS_TARGET if oos is not None and ex.label == oos else self.label2id[str(ex.label)] for ex in examples],
+            dtype=np.int64,
+        )
 
     def target_collator(self) -> Callable[[list[Any], int], torch.Tensor]:
         dtype = torch.float32 if self.multi_label else torch.long
@@ -153,7 +245,7 @@ class TextClassificationTask(TextTask):
         return {
             "label_separator": data.get("label_separator", "|"),
             "multi_label": self.multi_label,
-            "known_labels": set(self.labels),
+            "known_labels": set(self.labels) | ({self.oos_label} if self.oos_label else set()),
         }
 
     def read_file(self, path: str | Path, meta: Any, **options: Any) -> list[Example]:
@@ -162,7 +254,10 @@ class TextClassificationTask(TextTask):
         return examples
 
     def check_known(self, examples: Sequence[Example], where: str) -> None:
-        check_known_labels(examples, self.labels, where)
+        oos = self.config.out_of_scope.label
+        check_known_labels(
+            examples, self.labels, where, out_of_scope=self.oos_label, oos_hint=None if self.oos_label else oos
+        )
 
     def check_facts(self, parts: dict[str, Sequence[Example]], splits: Any) -> CheckFacts:
         """Each example counts towards its label (each of its labels, multi-label): the label
@@ -233,16 +328,28 @@ class TextClassificationTask(TextTask):
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Class probabilities of logits: softmax, or a sigmoid per label for multi-label models."""
         logits = np.asarray(logits, dtype=np.float64)
-        return 1.0 / (1.0 + np.exp(-logits)) if self.multi_label else softmax(logits)
+        return 1.0 / (1.0 + np.exp(-logits)) if self.multi_label else softmax(logits / self.temperature)
 
     def class_probabilities(self, items: Sequence[np.ndarray]) -> np.ndarray:
         """(n, labels) from decoded items, which are already probabilities (see decode_batch)."""
-        return np.stack(items) if len(items) else np.zeros((0, len(self.labels)))
+        return np.stack(items)[:, : len(self.labels)] if len(items) else np.zeros((0, len(self.labels)))
+
+    def outputs(self, model_output: Any) -> dict[str, torch.Tensor]:
+        """The logits, and the pooled features when an out-of-scope scorer reads them (a model
+        without the feature hooks, the one being trained, gives none: nothing needs them there)."""
+        return {name: getattr(model_output, name) for name in self.output_names if hasattr(model_output, name)}
+
+    def output_sizes(self) -> dict[str, int]:
+        return {**super().output_sizes(), **self.feature_sizes()}
 
     def decode_batch(self, encoded: EncodedDataset, indices: Sequence[int], outputs: Outputs) -> list[np.ndarray]:
+        if self.extended:  # the probabilities, then the out-of-scope score and the unscaled confidence
+            return self.extended_items(outputs)
         return list(self.probabilities(outputs["logits"]))
 
     def decode(self, probs: np.ndarray) -> np.ndarray:
+        if self.extended:
+            return self.extended_decode(np.asarray(probs))
         if self.multi_label:
             return (probs >= self.config.threshold).astype(np.int64)
         return np.asarray(probs).argmax(axis=-1)
@@ -258,7 +365,8 @@ class TextClassificationTask(TextTask):
         probs = [self.probabilities(o["logits"]) for o in outputs_list]
         mean = weighted_mean(probs, weights)
         if not self.multi_label:
-            return {"logits": log_probabilities(vote_probabilities(probs, weights) if mode == "vote" else mean)}
+            combined = vote_probabilities(probs, weights) if mode == "vote" else mean
+            return {"logits": log_probabilities(combined) * self.temperature}  # decode_batch divides by it again
         threshold = self.config.threshold
         if mode == "vote":
             share = weighted_mean([(p >= threshold).astype(np.float64) for p in probs], weights)
@@ -272,8 +380,8 @@ class TextClassificationTask(TextTask):
     def metrics(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
         return classification_metrics(y_true, y_pred, self.labels, multi_label=self.multi_label)
 
-    def scorer(self, encoded: EncodedDataset) -> ClassificationScorer:
-        return ClassificationScorer(self, encoded)
+    def scorer(self, encoded: EncodedDataset) -> ClassificationScorer | ExtendedScorer:
+        return ExtendedScorer(self, encoded) if self.extended else ClassificationScorer(self, encoded)
 
     def predictions(self, encoded: EncodedDataset, items: Sequence[np.ndarray]) -> list:
         if not len(items):
@@ -281,11 +389,13 @@ class TextClassificationTask(TextTask):
         decoded = self.decode(np.stack(items))
         if self.multi_label:
             return [[self.labels[j] for j in np.flatnonzero(row)] for row in decoded]
-        return [self.labels[int(i)] for i in decoded]
+        return [self.label_name(int(i)) for i in decoded]
 
     def prediction_records(self, encoded: EncodedDataset, items: Sequence[np.ndarray], *, top_k: int = 1) -> list[dict]:
         if not len(items):
             return []
+        if self.extended:  # out_of_scope and oos_score when detection is on
+            return self.extended_records(encoded, items, top_k)
         probs = np.stack(items)
         records = []
         for ex, p, d in zip(encoded.examples, probs, self.decode(probs)):
@@ -313,30 +423,38 @@ class TextClassificationTask(TextTask):
         k = max((len(r["top"]) for r in records), default=1)
         header += ["labels"] if self.multi_label else ["label", "score"]
         header += [f"{kind}_{i + 1}" for i in range(k) for kind in ("top_label", "top_score")] if k > 1 else []
+        oos_header, oos_cells = oos_columns(records)
+        header += oos_header
         rows = []
         for r in records:
             row = text(r) + (["|".join(r["labels"])] if self.multi_label else [r["label"], f"{r['score']:.6f}"])
             if k > 1:
                 for top in r["top"]:
                     row += [top["label"], f"{top['score']:.6f}"]
-            rows.append(row)
+            rows.append(row + oos_cells(r))
         return header, rows
 
     def terminal_rows(self, records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
         header, text = self.text_columns(records)
+        oos_header, oos_cells = oos_columns(records)
         rows = []
         for r in records:
             pred = ", ".join(r["labels"]) if self.multi_label else f"{r['label']} ({r['score']:.3f})"
-            rows.append(text(r) + [pred, ", ".join(f"{t['label']} {t['score']:.3f}" for t in r["top"])])
-        return header + ["prediction", "top labels"], rows
+            rows.append(text(r) + [pred, ", ".join(f"{t['label']} {t['score']:.3f}" for t in r["top"])] + oos_cells(r))
+        return header + ["prediction", "top labels"] + oos_header, rows
 
     def print_report(self, metrics: dict[str, Any], console: Console | None, title: str) -> None:
         print_classification_report(metrics, console=console, title=title, max_labels=TABLE_MAX_LABELS)
+        for line in self.post_training_lines():  # out-of-scope scorer and threshold, temperature
+            (console or Console()).print(line, markup=False, highlight=False)
 
     def write_plots(self, directory: Path, report: dict[str, Any]) -> list[Path]:
         """Confusion matrix (most confused pairs), label counts (multi-label), F1 per label."""
         split = (report.get("evaluated_on") or {}).get("split", "dev")
-        return write_classification_plots(directory, report.get("metrics") or {}, self.labels, split=split)
+        written = write_classification_plots(directory, report.get("metrics") or {}, self.labels, split=split)
+        from tunelab.tasks.text_classification.oos_plots import write_post_training_plots
+
+        return written + write_post_training_plots(directory, report.get("metrics") or {}, split=split)
 
     def worst_errors(self, encoded: EncodedDataset, limit: int) -> ConfidentErrors:
         """The wrong predictions the model was surest of (the HTML report's worst errors)."""
@@ -345,7 +463,8 @@ class TextClassificationTask(TextTask):
     def card_summary(self) -> str:
         kind = " (multi-label)" if self.multi_label else ""
         pairs = ", on text pairs" if self.pairs else ""
-        return f"{len(self.labels)} labels{kind}{pairs}: " + shown_names(self.labels)
+        summary = f"{len(self.labels)} labels{kind}{pairs}: " + shown_names(self.labels)
+        return summary + zero_shot.summary_note(self)
 
 
 class _OutputLoss(torch.nn.Module):
@@ -362,6 +481,8 @@ class _OutputLoss(torch.nn.Module):
 
     def forward(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
         labels = targets["labels"]
+        if labels.dim() == 1 and not bool((labels != OOS_TARGET).any()):  # only out-of-scope dev rows
+            return outputs["logits"].sum() * 0.0
         if self.smooth_targets:
             labels = labels * (1.0 - self.smooth_targets) + self.smooth_targets / 2
         return self.loss(outputs["logits"], labels)
