@@ -182,7 +182,8 @@ def test_tasks_without_support_train_the_standard_way_or_refuse_an_explicit_choi
     regression = SimpleNamespace(name="text_regression", contrastive=lambda: None)
     training = load_config(None, ["data.train=x.csv"]).training
     plan = choose_strategy(training, regression, [Example("t", label="1.0")])
-    assert plan.name == "standard" and "text_regression task has no contrastive" in plan.message()
+    assert plan.name == "standard" and "text_regression model has no contrastive" in plan.message()
+    assert "no labelled training examples" in choose_strategy(training, regression, []).message()
     explicit = training.model_copy(update={"strategy": "contrastive"})
     with pytest.raises(ConfigError, match="text_regression task does not support"):
         choose_strategy(explicit, regression, [])

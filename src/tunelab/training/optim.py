@@ -74,7 +74,7 @@ class AdamW(torch.optim.AdamW):
         state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
 
 
-def _fused_available(params: list[torch.nn.Parameter]) -> bool:
+def fused_available(params: list[torch.nn.Parameter]) -> bool:
     devices = {p.device.type for p in params}
     dtypes = {p.dtype for p in params}
     return devices <= {"cpu", "cuda"} and dtypes <= {torch.float32, torch.float16, torch.bfloat16, torch.float64}
@@ -101,7 +101,7 @@ def build_optimizer(
         if param.requires_grad:
             (no_decay if param.dim() < 2 else decay).append(param)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    fused = _fused_available(decay + no_decay)
+    fused = fused_available(decay + no_decay)
     return AdamW([g for g in groups if g["params"]], lr=learning_rate, fused=fused or None)
 
 
@@ -130,7 +130,7 @@ def _scaled_optimizer(
         {"params": params, "lr": learning_rate * scale, "weight_decay": weight_decay if decays else 0.0}
         for (scale, decays), params in ordered
     ]
-    fused = _fused_available([p for _, params in ordered for p in params])
+    fused = fused_available([p for _, params in ordered for p in params])
     return AdamW(groups, lr=learning_rate, fused=fused or None)
 
 

@@ -22,7 +22,6 @@ What the card claims and where it comes from:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from tunelab.artifact import ArtifactMeta, artifact_path
 from tunelab.config import CardConfig
 from tunelab.models.resolve import BaseModelFacts, ResolvedModel, base_model_facts
+from tunelab.workflow.card_training import figure, recipe, untrained
 
 CARD_FILE = "README.md"
 PLACEHOLDER = "path/to/this/directory"  # what the usage snippets load; the test runs them with the artifact's path
@@ -83,7 +83,6 @@ HUB_METRICS: dict[str, tuple[str, dict[str, Any] | None]] = {
 }
 
 _SPLIT_WORDS = {"train", "training", "dev", "valid", "validation", "val", "test", "eval", "all", "data", "split"}
-_PRECISIONS = {"no": "fp32"}  # accelerate's name for no mixed precision
 
 
 @dataclass(frozen=True)
@@ -93,15 +92,6 @@ class DataFacts:
     hub_ids: list[str]
     license: str | None
     notices: list[str]
-
-
-def _figure(value: Any) -> str:
-    """A metric as the text shows it: 4 decimals; ints (counts) as they are."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.4f}" if math.isfinite(value) else str(value)
 
 
 def _file_name(recorded: str | None) -> str:
@@ -234,7 +224,7 @@ def _evaluation(report: dict[str, Any], task: Any, meta: ArtifactMeta) -> str:
         order = sorted(shown, key=lambda k: k != selected)
         source = _split_source(meta, split)
         count = meta.data.counts.get(split)
-        rows = "\n".join(f"| {key} | {_figure(shown[key])} |" for key in order)
+        rows = "\n".join(f"| {key} | {figure(shown[key])} |" for key in order)
         note = f"\n\n{metrics['note']}" if isinstance(metrics.get("note"), str) else ""
         parts.append(
             f"On the {split} split ({source}{f', {count:,} examples' if count else ''}):\n\n"
@@ -303,19 +293,6 @@ def _usage(meta: ArtifactMeta, task: Any) -> str:
     return "\n".join(parts)
 
 
-def _figure_g(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
-
-
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)):
-        return "?"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    minutes = seconds / 60
-    return f"{minutes:.1f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
-
-
 def _data_section(meta: ArtifactMeta, data: DataFacts) -> str:
     counts, files = meta.data.counts, meta.data.files
     rows = []
@@ -333,49 +310,14 @@ def _data_section(meta: ArtifactMeta, data: DataFacts) -> str:
     )
 
 
-def _recipe(meta: ArtifactMeta) -> str:
-    training, config = meta.training, meta.config.get("training") or {}
-    method, params = meta.method, meta.method.parameters
-    options = ", ".join(f"{k}={v}" for k, v in method.config.items() if k != "name" and v is not None)
-    best = training.get("best_dev_metric") or {}
-    best_value = best.get("value")
-    best_line = (
-        f"best dev {best.get('name')} {_figure(best_value)} at step {training.get('best_step')}"
-        if isinstance(best_value, (int, float))
-        else "no dev evaluation: the last step was kept"
-    )
-    accumulation = config.get("gradient_accumulation_steps") or 1
-    batch = f"{config.get('batch_size')}" + (f" × {accumulation} accumulated" if accumulation > 1 else "")
-    precision = _PRECISIONS.get(str(training.get("precision")), training.get("precision"))
-    steps = f"{training.get('steps')} of {training.get('total_steps')} optimizer steps"
-    lines = [
-        f"- method: `{method.name}`" + (f" ({options})" if options else ""),
-        f"  - {params.get('trainable', 0):,} of {params.get('total', 0):,} parameters trained "
-        f"({100 * params.get('share', 0):.2f}%)",
-        f"- epochs: {_figure_g(config.get('epochs'))} configured, {_figure_g(training.get('epochs_completed'))} "
-        "completed "
-        f"({steps}; stopped: {training.get('stop_reason')})",
-        f"- {best_line}",
-        f"- batch size {batch}, learning rate {method.config.get('learning_rate') or config.get('learning_rate')}, "
-        f"warmup ratio {config.get('warmup_ratio')}, weight decay {config.get('weight_decay')}, "
-        f"gradient clipping {config.get('max_grad_norm')}",
-        f"- precision {precision}, seed {config.get('seed')}, inputs cut at {meta.model.max_length} tokens",
-        f"- time: {_duration(training.get('seconds'))} on {training.get('device')} "
-        f"({training.get('samples_per_second')} samples/s)",
-    ]
-    versions = ", ".join(f"{k} {v}" for k, v in meta.versions.items() if k in ("tunelab", "transformers", "torch"))
-    return (
-        "## Training\n\n" + "\n".join(lines) + "\n\n"
-        f"The whole configuration, the data fingerprints and the library versions ({versions}) are in `tunelab.json`.\n"
-    )
-
-
 def _limitations(meta: ArtifactMeta, report: dict[str, Any], task: Any, language: Sequence[str]) -> str:
     counts, truncated = meta.data.counts, meta.data.truncated
     train = counts.get("train", 0)
     items = []
     size = f"It was trained on {train:,} examples"
-    if train < 1000:
+    if untrained(meta):
+        size = "It was not trained on labelled examples"
+    elif train < 1000:
         size += ": a small set, so expect its figures to move with the seed and the split"
     items.append(size + ".")
     splits = _splits(report)
@@ -445,13 +387,14 @@ def render_model_card(
     size = f", {model.num_parameters:,} parameters" if model.num_parameters else ""
     body = "\n".join(
         [
-            f"# {name.capitalize()} model fine-tuned with tunelab\n",
-            f"Fine-tuned from {_base_label(meta, facts)} ({model.architecture}{size}) for {name} "
+            f"# {name.capitalize()} model {'built' if untrained(meta) else 'fine-tuned'} with tunelab\n",
+            f"{'Built from' if untrained(meta) else 'Fine-tuned from'} {_base_label(meta, facts)} "
+            f"({model.architecture}{size}) for {name} "
             f"with {task.card_summary()}.\n",
             _evaluation(report, task, meta),
             _usage(meta, task),
             _data_section(meta, data),
-            _recipe(meta),
+            recipe(meta),
             _limitations(meta, report, task, list(settings.language or facts.language)),
             _licences(meta, facts, data),
         ]

@@ -28,6 +28,7 @@ from tunelab.tasks.base import softmax
 from tunelab.tasks.text_classification.config import TextClassificationConfig, ZeroShotConfig
 from tunelab.tasks.text_classification.sentence import embed_texts, pooled, sentence_pooling
 from tunelab.tasks.text_classification.zero_shot import choose_labels, label_name, label_texts
+from tunelab.workflow.check import check_data
 from tunelab.workflow.evaluate import evaluate_artifact
 from tunelab.workflow.resume import compare
 from tunelab.workflow.train import train
@@ -231,7 +232,10 @@ def test_zero_shot_run_trains_nothing_and_reports(zs):
     head = json.loads((out / "config.json").read_text())["tunelab_head"]
     assert head == {"kind": "sequence", "pooling": "mean", "normalize": True}
     assert json.loads((out / "report.json").read_text())["metrics"]["accuracy"] == report["metrics"]["accuracy"]
-    assert (out / "confusion_matrix.png").is_file() and "zero-shot" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert (out / "confusion_matrix.png").is_file() and "zero-shot" in card
+    assert "Not trained (built without training data): the model is used as built" in card
+    assert "Built from" in card and "Fine-tuned" not in card and "trained on 0 examples" not in card
     assert evaluate_artifact(out, zs["data"]["dev"])["metrics"] == report["metrics"]
 
 
@@ -330,3 +334,12 @@ def test_verbaliser_scores_the_label_words_next_token_logits(tmp_path):
     predictor = tunelab.load(result.output_dir)
     np.testing.assert_allclose(predictor.predict_proba(texts), np.stack(expected), atol=1e-4)
     assert [r["text"] for r in predictor.predict_scores(texts)] == texts  # records show the text given
+
+
+@pytest.mark.train
+def test_tunelab_check_reads_a_zero_shot_config(zs, tiny_model_dir):
+    """No training file: `tunelab check` takes the labels where training does (the dev file)."""
+    config = _config(zs["root"], tiny_model_dir, zs["data"], {"template": TEMPLATES})
+    report = check_data(config)
+    assert report["task"] == "text_classification" and report["splits"]["dev"]["count"] == 30 and report["splits"]["train"]["count"] == 0
+    assert report["classes"] is not None

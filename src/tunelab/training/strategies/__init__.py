@@ -58,10 +58,10 @@ def choose_strategy(
         return StrategyPlan("contrastive", "config", "training.strategy contrastive")
     if recorded is not None:
         return StrategyPlan(recorded, "resume", f"the interrupted run used {recorded}")
-    if support is None:
-        return StrategyPlan("standard", "auto", f"the {task.name} task has no contrastive few-shot training")
     if not train:
         return StrategyPlan("standard", "auto", "no labelled training examples")
+    if support is None:
+        return StrategyPlan("standard", "auto", f"this {task.name} model has no contrastive few-shot training")
     per_label = support.examples_per_label(train)
     cut = training.contrastive.auto_max_per_label
     if per_label > cut:

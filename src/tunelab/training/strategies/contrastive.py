@@ -32,7 +32,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tunelab.errors import TunelabError
 from tunelab.training.distributed import make_accelerator
 from tunelab.training.loop import CheckpointError, TrainState
-from tunelab.training.optim import build_scheduler, resolve_precision
+from tunelab.training.optim import (
+    AdamW,
+    build_scheduler,
+    clip_grad_norm,
+    fused_available,
+    lazy_embeddings,
+    resolve_precision,
+    sparse_gradients,
+)
 from tunelab.training.strategies.pairs import PairSampler, pair_budget
 
 SETFIT_BODY_LEARNING_RATE = 2e-5  # SetFit's TrainingArguments.body_learning_rate
@@ -164,7 +172,14 @@ def train_body(
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": training.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+    # the loop's optimizer: the fused kernel, and the input embeddings updated lazily (their rows of the
+    # batch only): on a CPU the per-parameter AdamW and the dense 11.7M-row embedding update were most
+    # of a MiniLM pair step (benchmarks/step_profile.py)
+    optimizer = AdamW([g for g in groups if g["params"]], lr=lr, fused=fused_available(params) or None)
+    trained_ids = {id(p) for p in params}
+    sparse = [
+        e for e in (lazy_embeddings(model) if training.lazy_embeddings else []) if id(e.weight) in trained_ids
+    ]
     scheduler = build_scheduler(optimizer, warmup_ratio=settings.warmup_ratio, total_steps=total)
     precision = resolve_precision(training.precision, device)
     autocast: contextlib.AbstractContextManager[Any] = (
@@ -195,7 +210,7 @@ def train_body(
                     ids, where = np.unique(chunk, return_inverse=True)
                     where = where.reshape(chunk.shape)
                     batch = {k: v.to(device) for k, v in collator([train_set[int(i)] for i in ids]).items()}
-                    with autocast:
+                    with autocast, sparse_gradients(sparse):
                         vectors = support.embed(model, batch)
                     a = vectors[torch.as_tensor(where[:, 0], device=device)]
                     b = vectors[torch.as_tensor(where[:, 1], device=device)]
@@ -207,7 +222,7 @@ def train_body(
                     loss = pair_loss(settings.loss, a.float(), b.float(), target, same, settings.scale)
                     loss.backward()
                     if training.max_grad_norm:
-                        torch.nn.utils.clip_grad_norm_(params, training.max_grad_norm)
+                        clip_grad_norm(params, training.max_grad_norm)
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
@@ -250,6 +265,7 @@ def _report_step(console, progress, bar, log, step, total, epoch, losses, starte
     progress.update(bar, completed=step, epoch=str(epoch + 1), loss=f"{recent:.4f}", speed=f"{speed:.1f} steps/s")
     if step % every == 0 or step == total:
         log.write(json.dumps({"stage": "contrastive", "step": step, "epoch": epoch + 1, "loss": recent}) + "\n")
+        log.flush()
     if not console.is_terminal and step % max(1, total // 10) == 0:
         console.print(f"contrastive step {step}/{total}: loss {recent:.4f}")
 
