@@ -341,5 +341,6 @@ def test_tunelab_check_reads_a_zero_shot_config(zs, tiny_model_dir):
     """No training file: `tunelab check` takes the labels where training does (the dev file)."""
     config = _config(zs["root"], tiny_model_dir, zs["data"], {"template": TEMPLATES})
     report = check_data(config)
-    assert report["task"] == "text_classification" and report["splits"]["dev"]["count"] == 30 and report["splits"]["train"]["count"] == 0
+    assert report["task"] == "text_classification"
+    assert report["splits"]["dev"]["count"] == 30 and report["splits"]["train"]["count"] == 0
     assert report["classes"] is not None

@@ -177,9 +177,7 @@ def train_body(
     # of a MiniLM pair step (benchmarks/step_profile.py)
     optimizer = AdamW([g for g in groups if g["params"]], lr=lr, fused=fused_available(params) or None)
     trained_ids = {id(p) for p in params}
-    sparse = [
-        e for e in (lazy_embeddings(model) if training.lazy_embeddings else []) if id(e.weight) in trained_ids
-    ]
+    sparse = [e for e in (lazy_embeddings(model) if training.lazy_embeddings else []) if id(e.weight) in trained_ids]
     scheduler = build_scheduler(optimizer, warmup_ratio=settings.warmup_ratio, total_steps=total)
     precision = resolve_precision(training.precision, device)
     autocast: contextlib.AbstractContextManager[Any] = (
