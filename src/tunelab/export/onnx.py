@@ -277,7 +277,10 @@ def _to_onnx(artifact: Path, predictor: Predictor, path: Path, examples: Sequenc
     if "input_ids" not in names:
         raise ExportError(f"cannot export {type(hf).__name__}: it does not take input_ids")
     args = tuple(batch[n] for n in names)
-    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    # inputs are (batch, sequence) unless the task says otherwise (relation extraction's entity
+    # positions: a fixed number per text)
+    input_axes = getattr(task, "input_axes", {})
+    axes = {n: dict(input_axes.get(n, {0: "batch", 1: "sequence"})) for n in names}
     for name in task.output_names:
         axes[name] = {0: "batch", 1: "sequence"} if name in task.sequence_keys else {0: "batch"}
     with warnings.catch_warnings(), torch.no_grad():

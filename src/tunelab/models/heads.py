@@ -178,19 +178,67 @@ class TunelabForTokenClassification(_HeadModel):
         return hidden
 
 
+class TunelabForPositionClassification(_HeadModel):
+    """One label distribution per text from the hidden states at given token positions
+    (``positions``: (batch, k) indices, e.g. the entity start markers of relation extraction),
+    concatenated: the classifier reads k * hidden features. Encoders and decoders alike."""
+
+    output_type = SequenceClassifierOutput
+
+    def __init__(self, config: PretrainedConfig, backbone: PreTrainedModel | None = None) -> None:
+        super().__init__(config, backbone)
+        count = int(self.head_config.get("positions", 1))
+        self.classifier = nn.Linear(_hidden_size(config) * count, config.num_labels)
+        std = getattr(config, "initializer_range", 0.02)
+        nn.init.normal_(self.classifier.weight, std=std if isinstance(std, float) else 0.02)
+        nn.init.zeros_(self.classifier.bias)
+
+    @property
+    def positions_input(self) -> str:
+        return self.head_config.get("input", "positions")
+
+    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kwargs: Any):
+        positions = kwargs.pop(self.positions_input, None)
+        if positions is None:
+            raise ValueError(f"{type(self).__name__} needs the '{self.positions_input}' input: the positions to read")
+        outputs = self._backbone_outputs(input_ids, attention_mask, inputs_embeds, kwargs)
+        hidden = outputs.last_hidden_state
+        index = positions.long().unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
+        features = hidden.gather(1, index).reshape(hidden.shape[0], -1)
+        logits = self.classifier(self.dropout(features))
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits.float(), labels.reshape(-1))
+        return self.output_type(
+            loss=loss,
+            logits=logits,
+            hidden_states=getattr(outputs, "hidden_states", None),
+            attentions=getattr(outputs, "attentions", None),
+        )
+
+
 HEAD_CLASSES: dict[str, type[_HeadModel]] = {
     "sequence": TunelabForSequenceClassification,
     "token": TunelabForTokenClassification,
+    "positions": TunelabForPositionClassification,
 }
 HEAD_CLASS_NAMES = {cls.__name__: cls for cls in HEAD_CLASSES.values()}
 
 
 def build_head_model(
-    kind: str, config: PretrainedConfig, backbone: PreTrainedModel, pooling: str | None, *, normalize: bool = False
+    kind: str,
+    config: PretrainedConfig,
+    backbone: PreTrainedModel,
+    pooling: str | None,
+    options: dict[str, Any] | None = None,
+    *,
+    normalize: bool = False,
 ) -> _HeadModel:
-    """Wrap an already loaded pretrained backbone with a fresh head; ``config`` carries the labels.
-    ``normalize`` (sequence heads): L2-normalise the pooled vector before the linear layer."""
-    head: dict[str, Any] = {"kind": kind}
+    """Wrap an already loaded pretrained backbone with a fresh head; ``config`` carries the labels,
+    ``options`` the head's own settings (``positions``: how many positions a position head reads,
+    ``input``: the name of its positions input). ``normalize`` (sequence heads): L2-normalise the
+    pooled vector before the linear layer."""
+    head: dict[str, Any] = {"kind": kind, **(options or {})}
     if kind == "sequence":
         head["pooling"] = pooling or default_pooling(config)
         if normalize:

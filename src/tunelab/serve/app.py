@@ -57,8 +57,10 @@ def load_predictor(settings: ServeSettings):
         if predictor.model is None:
             raise ConfigError(f"dtype {settings.dtype} applies to the torch backend, not {predictor.backend.name}")
         predictor.model.to(getattr(torch, settings.dtype))  # the backend hands back float32 logits
-    # first-call costs (allocations, kernels) before /ready says 200; a pair model warms up on a pair
-    predictor.predict_scores(["warm up"], ["warm up"] if getattr(predictor.task, "pairs", False) else None)
+    # first-call costs (allocations, kernels) before /ready says 200; a pair model warms up on a pair,
+    # a task whose input has a form of its own (relation extraction's marked entities) on its own text
+    text = getattr(predictor.task, "warmup_text", "warm up")
+    predictor.predict_scores([text], [text] if getattr(predictor.task, "pairs", False) else None)
     return predictor
 
 

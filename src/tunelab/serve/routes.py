@@ -149,6 +149,18 @@ def check_pairs(body: PredictRequest, predictor: Any) -> None:
         ) from None
 
 
+def check_inputs(body: PredictRequest, predictor: Any) -> None:
+    """Texts the task cannot read (relation extraction's text without its two marked entities): 422
+    before any work, so one bad text never fails a model call shared with other requests."""
+    make = getattr(getattr(predictor, "task", None), "make_examples", None)
+    if make is None:
+        return
+    try:
+        make(body.texts, text_pairs=body.text_pairs)
+    except InputError as err:
+        raise ApiError(422, "invalid_input", str(err)) from None
+
+
 def text_problem(text: str) -> str | None:
     """Why a text cannot be predicted (training refuses such texts too), or None."""
     if not text:
@@ -285,6 +297,7 @@ async def predict(request: Request, service: ReadyServiceDep, context: ContextDe
     check_limits(body, service.settings)
     check_texts(body)
     check_pairs(body, service.predictor)
+    check_inputs(body, service.predictor)
     context.n_texts = len(body.texts)
     if service.settings.log_texts:
         context.texts = masked_texts(body)

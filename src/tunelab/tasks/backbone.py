@@ -73,11 +73,18 @@ def use_generic_head(model_class: type, config, model_config: ModelConfig) -> bo
 
 
 def load_with_head(
-    model_class: Any, resolved: ResolvedModel, model_config: ModelConfig, *, kind: str, **config_values: Any
+    model_class: Any,
+    resolved: ResolvedModel,
+    model_config: ModelConfig,
+    *,
+    kind: str,
+    head_options: dict[str, Any] | None = None,
+    **config_values: Any,
 ) -> PreTrainedModel:
-    """The backbone with a fresh head of ``kind`` ("sequence" or "token"), the task's labels
-    (``config_values``) and the dropout overrides of the model section, in fp32 (mixed precision
-    casts per operation), never touching the network unless the user allowed it."""
+    """The backbone with a fresh head of ``kind`` ("sequence", "token" or "positions"; ``head_options``:
+    the head's own settings), the task's labels (``config_values``) and the dropout overrides of the
+    model section, in fp32 (mixed precision casts per operation), never touching the network unless
+    the user allowed it."""
     hub_kwargs = {"local_files_only": resolved.local_files_only, "revision": resolved.revision}
     config = AutoConfig.from_pretrained(resolved.path, **config_values, **hub_kwargs)
     if getattr(config, "pad_token_id", None) is None:
@@ -101,7 +108,7 @@ def load_with_head(
     finally:
         hf_logging.set_verbosity(verbosity)
     pooling = None if model_config.pooling == "auto" else model_config.pooling
-    return build_head_model(kind, config, backbone, pooling)
+    return build_head_model(kind, config, backbone, pooling, head_options)
 
 
 def load_trained(model_class: Any, path: str | Path) -> PreTrainedModel:
