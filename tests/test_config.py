@@ -119,7 +119,7 @@ def test_starter_config_is_valid_and_commented():
 def test_task_options_are_checked_per_task():
     with pytest.raises(ConfigError, match="unknown key 'task.multi_label'.*window_overlap"):
         load_config(None, ["task.name=token_classification", "task.multi_label=true"])
-    with pytest.raises(ConfigError, match="unknown task 'ner'; known: text_classification"):
+    with pytest.raises(ConfigError, match="unknown task 'ner'; known: extractive_qa, text_classification"):
         load_config(None, ["task.name=ner"])
     with pytest.raises(ConfigError, match="unknown key 'data.tag_scheme'"):
         load_config(None, ["data.tag_scheme=bio"])  # another task's data key is an error, not ignored
@@ -128,12 +128,12 @@ def test_task_options_are_checked_per_task():
 
 
 def test_unknown_task_lists_known_ones():
-    known = "text_classification, text_regression, token_classification"
+    known = "extractive_qa, text_classification, text_regression, token_classification"
     with pytest.raises(ConfigError, match=f"unknown task 'ner'.*{known}"):
         task_spec("ner")
 
 
-@pytest.mark.parametrize("name", ["banking77.yaml", "wnut17.yaml"])
+@pytest.mark.parametrize("name", ["banking77.yaml", "wnut17.yaml", "squad.yaml"])
 def test_shipped_example_configs_are_valid(name):
     cfg = load_config(Path(__file__).parents[1] / "examples" / name)
     assert cfg.data.train.is_file() and cfg.data.dev.is_file()

@@ -17,7 +17,7 @@ from tunelab.registry import Registry
 if TYPE_CHECKING:
     from tunelab.tasks.base import Task
 
-TASK_PACKAGES = ("text_classification", "token_classification", "text_regression")
+TASK_PACKAGES = ("text_classification", "token_classification", "text_regression", "extractive_qa")
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ ADDED = {
 ADDED.update({f"training.adversarial.{k}": v for k, v in AdversarialConfig().model_dump().items()})
 ADDED.update({f"augment.{k}": v for k, v in AugmentConfig().model_dump(mode="json").items()})  # not resumable
 ADDED["method.learning_rate"] = None  # full fine-tuning's (the other methods' is filled in by train)
+ADDED["model.config_overrides"] = {}
 
 
 def _ema_decay_change(key: str, old: Any, new: Any) -> bool:

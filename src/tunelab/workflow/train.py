@@ -41,6 +41,7 @@ from tunelab.models.resolve import ResolvedModel, resolve_model
 from tunelab.tasks import task_class
 from tunelab.tasks.backbone import effective_max_length, ensure_padding
 from tunelab.tasks.base import Task
+from tunelab.tasks.hooks import fit_after_training
 from tunelab.training.callbacks import BestModel, Checkpoint, EarlyStopping, JsonlLogger, ProgressBar
 from tunelab.training.distributed import process_state
 from tunelab.training.loop import CheckpointError, Trainer, select_metric
@@ -282,6 +283,9 @@ def report_artifact(
         staging, batch_size=config.training.eval_batch_size, meta=relocate(meta, output, staging)
     )
     parts, splits = prepared.parts, prepared.splits
+    fitted = fit_after_training(predictor, parts, staging)  # e.g. a no-answer threshold tuned on dev
+    if fitted:
+        meta.task.state = {**meta.task.state, **fitted}
     eval_splits = {name: parts[name] for name in ("dev", "test") if parts[name]}
     files = {name: splits.files.get(name) for name in eval_splits}
     report = build_report(
