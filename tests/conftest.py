@@ -45,7 +45,7 @@ def toy_data(tmp_path) -> dict[str, Path]:
 # Every test that trains a model (itself, or through a fixture that trained one) must be marked
 # `train`, so `make test-fast` stays a unit tier. Training is detected by counting Trainer.fit calls.
 _FIT_CALLS = [0]
-_TRAINING_FIXTURES: set[str] = set()
+_TRAINING_FIXTURES: set[tuple[str, str]] = set()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -67,8 +67,8 @@ def _count_training():
 def pytest_fixture_setup(fixturedef, request):
     before = _FIT_CALLS[0]
     result = yield
-    if _FIT_CALLS[0] > before:
-        _TRAINING_FIXTURES.add(fixturedef.argname)
+    if _FIT_CALLS[0] > before:  # keyed by where the fixture is defined: two modules may share a name
+        _TRAINING_FIXTURES.add((fixturedef.baseid, fixturedef.argname))
     return result
 
 
@@ -76,7 +76,8 @@ def pytest_fixture_setup(fixturedef, request):
 def pytest_runtest_call(item):
     before = _FIT_CALLS[0]
     result = yield
-    trained = _FIT_CALLS[0] > before or bool(_TRAINING_FIXTURES & set(item.fixturenames))
+    used = {(d.baseid, d.argname) for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs}
+    trained = _FIT_CALLS[0] > before or bool(_TRAINING_FIXTURES & used)
     if trained and item.get_closest_marker("train") is None and item.get_closest_marker("slow") is None:
         pytest.fail(
             f"{item.nodeid} trains a model but is not marked: add @pytest.mark.train "

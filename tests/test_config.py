@@ -119,7 +119,9 @@ def test_starter_config_is_valid_and_commented():
 def test_task_options_are_checked_per_task():
     with pytest.raises(ConfigError, match="unknown key 'task.multi_label'.*window_overlap"):
         load_config(None, ["task.name=token_classification", "task.multi_label=true"])
-    with pytest.raises(ConfigError, match="unknown task 'ner'; known: .*relation_extraction, text_classification"):
+    with pytest.raises(
+        ConfigError, match="unknown task 'ner'; known: extractive_qa, relation_extraction, text_classification"
+    ):
         load_config(None, ["task.name=ner"])
     with pytest.raises(ConfigError, match="unknown key 'data.tag_scheme'"):
         load_config(None, ["data.tag_scheme=bio"])  # another task's data key is an error, not ignored
@@ -128,12 +130,12 @@ def test_task_options_are_checked_per_task():
 
 
 def test_unknown_task_lists_known_ones():
-    known = "relation_extraction, text_classification, text_regression, token_classification"
+    known = "extractive_qa, relation_extraction, text_classification, text_regression, token_classification"
     with pytest.raises(ConfigError, match=f"unknown task 'ner'.*{known}"):
         task_spec("ner")
 
 
-@pytest.mark.parametrize("name", ["banking77.yaml", "wnut17.yaml", "semeval.yaml"])
+@pytest.mark.parametrize("name", ["banking77.yaml", "wnut17.yaml", "semeval.yaml", "squad.yaml"])
 def test_shipped_example_configs_are_valid(name):
     cfg = load_config(Path(__file__).parents[1] / "examples" / name)
     assert cfg.data.train.is_file() and cfg.data.dev.is_file()

@@ -63,6 +63,12 @@ class ModelConfig(Section):
         None, ge=0.0, lt=1.0, description="Override the backbone's hidden and attention dropout."
     )
     classifier_dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Dropout before the head.")
+    config_overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Attributes of the backbone's config set when it is loaded, e.g. "
+        "{use_bidirectional_attention: true} for Gemma 3 (every token attends to the whole input); "
+        "each must be an attribute the model's config has. Kept in the artifact's config.json.",
+    )
     head: Literal["auto", "transformers", "tunelab"] = Field(
         "auto",
         description="auto: transformers' task class when the architecture has one, else tunelab's generic head "

@@ -314,7 +314,9 @@ def test_openapi_has_examples_and_security(clf):
         schema = client.get("/openapi.json").json()
     content = schema["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert {"classification", "top_k", "entities"} <= set(content["examples"])  # each task's own examples
-    assert content["schema"]["examples"][0]["texts"] and "texts" in content["schema"]["required"]
+    examples = content["schema"]["examples"]
+    assert any(e.get("texts") for e in examples) and any(e.get("items") for e in examples)  # texts, or named items
+    assert {"texts", "text_pairs", "items", "top_k"} <= set(content["schema"]["properties"])
     assert {"HTTPBearer", "APIKeyHeader"} <= set(schema["components"]["securitySchemes"])
     assert "PredictResponse" in schema["components"]["schemas"]
 

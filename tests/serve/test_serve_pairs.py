@@ -31,7 +31,10 @@ def test_default_loader_warms_up_a_pair_model(legacy_artifacts):
 def test_pair_model_takes_pairs_and_refuses_single_texts(legacy_artifacts):
     client = ready_client(legacy_artifacts / "pair_classification")
     try:
-        assert client.get("/v1/model").json()["pairs"] is True
+        info = client.get("/v1/model").json()
+        assert info["pairs"] is True and info["input_fields"] == ["text", "text_pair"]
+        items = client.post("/v1/predict", json={"items": [{"text": "my invoice", "text_pair": "invoice"}]})
+        assert items.status_code == 200 and items.json()["predictions"][0]["text_pair"] == "invoice"
         ok = client.post(
             "/v1/predict",
             json={"texts": ["my invoice", "where is my parcel"], "text_pairs": ["invoice", "parcel"], "top_k": 2},

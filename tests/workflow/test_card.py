@@ -322,7 +322,9 @@ def test_looks_like_hub_id(value, expected):
 
 
 def test_known_datasets_match_the_shipped_files():
-    shipped = sorted(p for d in ("banking77", "wnut17") for p in (ROOT / "data" / d).iterdir() if p.suffix != ".md")
+    shipped = sorted(
+        p for d in ("banking77", "wnut17", "squad") for p in (ROOT / "data" / d).iterdir() if p.suffix != ".md"
+    )
     data_files = [p for p in shipped if p.name != "LICENSE"]
     assert {file_sha256(p) for p in data_files} == set(KNOWN_DATASETS)
 

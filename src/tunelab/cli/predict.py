@@ -79,22 +79,31 @@ def predict_cli(
       tunelab predict runs/banking77 -i questions.csv -o predictions.csv --overwrite
 
       cat texts.txt | tunelab predict runs/banking77 -i - -o - | jq .label
+
+      tunelab predict runs/squad --question "Who came?" --context "Ann came."   (a model's named inputs)
     """
+    texts, named = split_named_inputs(texts or [])
     if pairs and not texts:
         raise TunelabError("--pair gives the second text of an inline text; give the texts too")
-    if not texts and input_file is None:
+    if not texts and not named and input_file is None:
         raise TunelabError("give texts to predict or an input file with -i FILE (-i - reads standard input)")
     from_stdin = input_file is not None and str(input_file) == STDIO
     to_stdout = output_file is not None and str(output_file) == STDIO
     if output_file is not None and not to_stdout:
         _check_output(output_file, overwrite, input_file if not from_stdin else None, artifact)
 
+    if named:
+        _check_named_early(artifact, named)
     from tunelab.inference.predictor import load
 
     # Standard input is read before the model loads, so a producer is not kept waiting on a full pipe.
     stdin_data = sys.stdin.buffer.read() if from_stdin else None
     predictor = load(artifact, batch_size=batch_size)
     examples = predictor.task.make_examples(list(texts), text_pairs=list(pairs) if pairs else None) if texts else []
+    if named:  # the model's named inputs: --question Q --context C for extractive QA
+        from tunelab.tasks.hooks import examples_from_items, input_fields, items_from_options
+
+        examples += examples_from_items(predictor.task, items_from_options(input_fields(predictor.task), named))
     extras: list[dict[str, Any]] = [{} for _ in examples]
     if input_file is not None:
         options = {"text_column": text_column, "text_pair_column": text_pair_column}
@@ -128,6 +137,45 @@ def predict_cli(
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+
+
+def split_named_inputs(arguments: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Inline texts, and the ``--NAME VALUE`` / ``--NAME=VALUE`` pairs among them: options the
+    command does not define (it ignores unknown options) name a model's input fields, checked
+    once the model is loaded (``tunelab.tasks.hooks.items_from_options``)."""
+    texts: list[str] = []
+    named: list[tuple[str, str]] = []
+    i = 0
+    while i < len(arguments):
+        token = arguments[i]
+        if token.startswith("--") and len(token) > 2:
+            name, eq, value = token[2:].partition("=")
+            if not eq:
+                if i + 1 >= len(arguments):
+                    raise TunelabError(f"option --{name} needs a value")
+                value, i = arguments[i + 1], i + 1
+            named.append((name, value))
+        else:
+            texts.append(token)
+        i += 1
+    return texts, named
+
+
+def _check_named_early(artifact: Path, named: list[tuple[str, str]]) -> None:
+    """Refuse options that are none of the model's input fields before the model loads (from
+    ``tunelab.json`` alone); an artifact that cannot be read this way is checked after loading."""
+    from tunelab.tasks.hooks import input_fields, items_from_options
+
+    try:
+        from tunelab.artifact import read_meta, resolve_artifact_dir
+        from tunelab.config import parse_task_config
+        from tunelab.tasks import task_from_state
+
+        meta = read_meta(resolve_artifact_dir(artifact))
+        task = task_from_state(parse_task_config(meta.task.config), meta.task.state)
+    except Exception:  # noqa: BLE001 - the load below reports what is wrong with the artifact
+        return
+    items_from_options(input_fields(task), named)
 
 
 def _check_output(output: Path, overwrite: bool, input_file: Path | None, artifact: Path) -> None:

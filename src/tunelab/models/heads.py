@@ -18,7 +18,11 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
-from transformers.modeling_outputs import SequenceClassifierOutput, TokenClassifierOutput
+from transformers.modeling_outputs import (
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 POOLINGS = ("cls", "mean", "last")
@@ -217,10 +221,31 @@ class TunelabForPositionClassification(_HeadModel):
         )
 
 
+class TunelabForQuestionAnswering(_HeadModel):
+    """A span per text: a start and an end logit per token (``config.num_labels`` is 2), as
+    transformers' ``...ForQuestionAnswering`` classes, for backbones that have none (Gemma 3)."""
+
+    output_type = QuestionAnsweringModelOutput
+
+    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kwargs: Any):
+        kwargs.pop("start_positions", None)
+        kwargs.pop("end_positions", None)
+        outputs = self._backbone_outputs(input_ids, attention_mask, inputs_embeds, kwargs)
+        logits = self.classifier(self.dropout(outputs.last_hidden_state))
+        start, end = logits.unbind(dim=-1)
+        return QuestionAnsweringModelOutput(
+            start_logits=start.contiguous(),
+            end_logits=end.contiguous(),
+            hidden_states=getattr(outputs, "hidden_states", None),
+            attentions=getattr(outputs, "attentions", None),
+        )
+
+
 HEAD_CLASSES: dict[str, type[_HeadModel]] = {
     "sequence": TunelabForSequenceClassification,
     "token": TunelabForTokenClassification,
     "positions": TunelabForPositionClassification,
+    "span": TunelabForQuestionAnswering,
 }
 HEAD_CLASS_NAMES = {cls.__name__: cls for cls in HEAD_CLASSES.values()}
 

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -73,9 +73,18 @@ class PredictorRunner:
         self.lock = threading.Lock()
         self.split = all(hasattr(predictor, name) for name in ("encode", "items_for"))
 
-    def __call__(self, items: list[tuple[str, str | None]], top_k: int) -> list[dict[str, Any]]:
-        """``items`` are (text, second text or None); a batch holds one kind (the task checks pairs first)."""
+    def __call__(self, items: list[Any], key: int | tuple[int, str]) -> list[dict[str, Any]]:
+        """``items`` are (text, second text or None), or dicts of the model's named input fields; a
+        batch holds one kind (the task checks pairs first)."""
         p = self.predictor
+        top_k = key[0] if isinstance(key, tuple) else key  # (top_k, "items") for named-field inputs
+        if items and isinstance(items[0], Mapping):
+            from tunelab.tasks.hooks import examples_from_items
+
+            examples = examples_from_items(p.task, items)  # type: ignore[arg-type]
+            with self.lock:
+                encoded = p.encode(examples)
+            return p.task.prediction_records(encoded, p.items_for(encoded), top_k=top_k)
         texts = [text for text, _ in items]
         pairs = [pair for _, pair in items] if any(pair is not None for _, pair in items) else None
         if not self.split:

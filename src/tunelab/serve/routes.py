@@ -31,6 +31,7 @@ from tunelab.serve.schemas import (
     limit_error,
 )
 from tunelab.serve.settings import ServeSettings
+from tunelab.tasks.hooks import input_fields
 
 log = logging.getLogger("tunelab.serve")
 
@@ -71,6 +72,7 @@ class ServiceState:
             **self.summary(),
             "labels": p.labels,
             "pairs": bool(getattr(p.task, "pairs", False)),
+            "input_fields": list(input_fields(p.task)),
             "max_length": p.max_length,
             "base_model": meta.model_config_section.get("name") or meta.model.base,
             "metrics": summary_metrics(p.metrics),
@@ -230,11 +232,57 @@ def check_limits(body: PredictRequest, settings: ServeSettings) -> None:
             )
 
 
+def check_items(body: PredictRequest, service: ServiceState) -> None:
+    """422 for items that break a limit, hold an empty/whitespace/NUL field, or do not fit the
+    model's named inputs (the task builds its examples from them here, before any model work)."""
+    from tunelab.tasks.hooks import examples_from_items
+
+    items, settings = body.items or [], service.settings
+    if body.texts or body.text_pairs is not None:
+        raise ApiError(422, "texts_and_items", "give texts (and text_pairs) or items, not both")
+    if not items:
+        raise limit_error(422, "empty_texts", "'items' must hold at least one item", "min_texts", 1, got=0)
+    if len(items) > settings.max_texts:
+        raise limit_error(
+            422,
+            "too_many_texts",
+            f"at most {settings.max_texts} items per request, got {len(items)}",
+            "max_texts",
+            settings.max_texts,
+            got=len(items),
+        )
+    for i, item in enumerate(items):
+        for name, text in item.items():
+            if len(text) > settings.max_chars:
+                raise limit_error(
+                    422,
+                    "text_too_long",
+                    f"items[{i}].{name} has {len(text)} characters; at most {settings.max_chars} are allowed",
+                    "max_chars",
+                    settings.max_chars,
+                    index=i,
+                    got=len(text),
+                )
+            problem = text_problem(text) if name != "id" else None
+            if problem is not None:
+                raise ApiError(
+                    422,
+                    "invalid_text",
+                    f"items[{i}].{name} {TEXT_PROBLEMS[problem]}; every text needs visible content",
+                    detail={"field": f"items[{i}].{name}", "index": i, "reason": problem},
+                )
+    try:
+        examples_from_items(service.predictor.task, items)
+    except InputError as err:
+        raise ApiError(422, "invalid_items", str(err)) from None
+
+
 def masked_texts(body: PredictRequest) -> list[str]:
     """The request's texts (and second texts) for the log, with personal data masked."""
     from tunelab.data.pii import mask_text
 
     texts = [mask_text(text) for text in body.texts]
+    texts += [mask_text(text) for item in body.items or () for text in item.values()]
     if body.text_pairs is not None:
         texts += [mask_text(text) for text in body.text_pairs]
     return texts
@@ -294,18 +342,25 @@ PREDICT_OPENAPI = {
 )
 async def predict(request: Request, service: ReadyServiceDep, context: ContextDep) -> Response:
     body = await read_predict_request(request)
-    check_limits(body, service.settings)
-    check_texts(body)
-    check_pairs(body, service.predictor)
-    check_inputs(body, service.predictor)
-    context.n_texts = len(body.texts)
+    if body.items is not None:  # the model's named inputs ({question, context} for extractive QA)
+        check_items(body, service)
+        inputs: list[Any] = list(body.items)
+    else:
+        check_limits(body, service.settings)
+        check_texts(body)
+        check_pairs(body, service.predictor)
+        check_inputs(body, service.predictor)
+        pairs = body.text_pairs if body.text_pairs is not None else [None] * len(body.texts)
+        inputs = list(zip(body.texts, pairs))
+    context.n_texts = len(inputs)
     if service.settings.log_texts:
         context.texts = masked_texts(body)
-    pairs = body.text_pairs if body.text_pairs is not None else [None] * len(body.texts)
     assert service.batcher is not None  # the ready dependency guarantees it
     try:
-        # requests share a model call when they ask for the same top_k
-        records = await service.batcher.submit(list(zip(body.texts, pairs)), key=body.top_k)
+        # requests share a model call when they ask for the same top_k (and give the same kind of input)
+        records = await service.batcher.submit(
+            inputs, key=(body.top_k, "items") if body.items is not None else body.top_k
+        )
     except QueueFull as err:
         raise ApiError(
             503,

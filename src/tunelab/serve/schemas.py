@@ -29,8 +29,14 @@ class PredictRequest(BaseModel):
     )
 
     texts: list[str] = Field(
+        default_factory=list,
         description="Texts to classify or tag: at least one, at most `max_texts` (default 64), each at most "
         "`max_chars` characters (default 2000).",
+    )
+    items: list[dict[str, str]] | None = Field(
+        None,
+        description="Instead of texts: inputs as the model's named fields (`input_fields` in /v1/model), e.g. "
+        "`{question, context}` for extractive QA; the same limits per item and per field.",
     )
     text_pairs: list[str] | None = Field(
         None,
@@ -74,6 +80,9 @@ class ModelInfo(BaseModel):
     backend: str
     labels: list[str]
     pairs: bool = Field(False, description="Trained on text pairs: /v1/predict needs `text_pairs`.")
+    input_fields: list[str] = Field(
+        default_factory=list, description="The named fields of one input in /v1/predict's `items`."
+    )
     max_length: int
     base_model: str | None = None
     metrics: dict[str, Any] = Field(description="Scores on the artifact's evaluation split.")

@@ -17,7 +17,13 @@ from tunelab.registry import Registry
 if TYPE_CHECKING:
     from tunelab.tasks.base import Task
 
-TASK_PACKAGES = ("text_classification", "token_classification", "text_regression", "relation_extraction")
+TASK_PACKAGES = (
+    "text_classification",
+    "token_classification",
+    "text_regression",
+    "relation_extraction",
+    "extractive_qa",
+)
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,16 @@ def load_with_head(
     model section, in fp32 (mixed precision casts per operation), never touching the network unless
     the user allowed it."""
     hub_kwargs = {"local_files_only": resolved.local_files_only, "revision": resolved.revision}
-    config = AutoConfig.from_pretrained(resolved.path, **config_values, **hub_kwargs)
+    overrides = dict(model_config.config_overrides)
+    if overrides:  # given to from_pretrained, so a config that derives values from them does so
+        plain = AutoConfig.from_pretrained(resolved.path, **hub_kwargs)
+        unknown = sorted(key for key in overrides if not hasattr(plain, key))
+        if unknown:
+            raise ConfigError(
+                f"model.config_overrides: {type(plain).__name__} ('{plain.model_type}') has no attribute "
+                f"{', '.join(unknown)}"
+            )
+    config = AutoConfig.from_pretrained(resolved.path, **{**overrides, **config_values}, **hub_kwargs)
     if getattr(config, "pad_token_id", None) is None:
         # decoder sequence classifiers find each text's last token by the pad id
         config.pad_token_id = _pad_token_id(resolved)

@@ -62,12 +62,23 @@ _WNUT17 = KnownDataset(
     "WNUT-17 (Derczynski et al., 2017, <https://aclanthology.org/W17-4418/>) is licensed under the Creative "
     "Commons Attribution 4.0 International licence (CC BY 4.0, <https://creativecommons.org/licenses/by/4.0/>).",
 )
+_SQUAD = KnownDataset(
+    "rajpurkar/squad",
+    "SQuAD v1.1",
+    "cc-by-sa-4.0",
+    "SQuAD v1.1 (Rajpurkar et al., 2016, <https://arxiv.org/abs/1606.05250>) is licensed under the Creative "
+    "Commons Attribution-ShareAlike 4.0 International licence (CC BY-SA 4.0, "
+    "<https://creativecommons.org/licenses/by-sa/4.0/>). tunelab's copy splits 36 articles of the official dev "
+    "set into train and dev by article.",
+)
 #: The data files shipped in the project's ``data/`` folder, by sha256 (tests check they still match).
 KNOWN_DATASETS: dict[str, KnownDataset] = {
     "c0b19987a061c89718e540975da049226cf7e104a9ccdc65e2fac3402e9b38ef": _BANKING77,  # banking77/train.csv
     "37439c5596ebfb79fd7a9d4446acc04698e7a702736a9f62cf9f407ff71591a7": _BANKING77,  # banking77/dev.csv
     "731820e13f71af324c6b55a1575ec2ce59fbaa2a0806f8f0400b98d56cd6a7a5": _WNUT17,  # wnut17/train.conll
     "e053b752b8155113ca66e7db08af5f2f5f43ab993694e4774f1ec5bad42312d8": _WNUT17,  # wnut17/dev.conll
+    "ed371104c616cea19780bb58fa839bba47ea16807f9f3a0fd8b72be3468c9897": _SQUAD,  # squad/train.json
+    "7f74ccd9a92c67e0f8c7b1a60bb5323e7a077281a7b995f5cd55f3703f63208e": _SQUAD,  # squad/dev.json
 }
 
 #: A report's metric -> the Hub's metric id and its arguments (https://hf.co/metrics); others keep their name.

@@ -84,6 +84,7 @@ ADDED["training.strategy"] = TrainingConfig.model_fields["strategy"].default
 ADDED.update({f"training.contrastive.{k}": v for k, v in ContrastiveConfig().model_dump().items()})
 ADDED["task.zero_shot"] = None  # text classification from label names (off)
 ADDED["data.unlabelled"] = None  # self-training texts of a zero-shot classifier (none)
+ADDED["model.config_overrides"] = {}
 
 
 def _ema_decay_change(key: str, old: Any, new: Any) -> bool:
