@@ -120,7 +120,19 @@ class ContrastiveConfig(Section):
     head: Literal["logistic"] = Field(
         "logistic", description="Stage 2: scikit-learn's LogisticRegression on the normalised embeddings."
     )
-    head_c: float = Field(1.0, gt=0, description="The logistic regression's inverse regularisation strength C.")
+    head_c: float | Literal["auto"] = Field(
+        "auto",
+        description="The logistic regression's inverse regularisation strength C; auto: chosen from 0.1, 1, 10, "
+        "100 by cross-validation on the training texts' embeddings (scikit-learn's 1.0 underfits many labels).",
+    )
+
+    @field_validator("head_c")
+    @classmethod
+    def _positive_c(cls, value: float | str) -> float | str:
+        if value != "auto" and float(value) <= 0:
+            raise ValueError("head_c must be > 0 (or auto)")
+        return value
+
     end_to_end: bool = Field(
         False,
         description="After the head is fitted, also train the whole model with the standard loop "

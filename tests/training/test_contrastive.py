@@ -259,7 +259,8 @@ def _assert_head_is_the_regression(out, rows):
         features = support.embed(predictor.model.eval(), batch).numpy()
     np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
     sets = support.label_sets([Example(t, label=label) for t, label in rows])
-    _, _, (lr,) = fit_logistic(features, sets, 3, multi_label=False, c=1.0)
+    c = read_meta(out).training["strategy"]["head"]["c"]  # head_c auto: the C cross-validation chose
+    _, _, (lr,) = fit_logistic(features, sets, 3, multi_label=False, c=c)
     np.testing.assert_allclose(predictor.predict_proba(texts), lr.predict_proba(features), atol=1e-4)
     assert predictor.predict(texts) == [predictor.labels[i] for i in lr.predict(features)]
 
@@ -312,7 +313,9 @@ def test_multi_label_in_batch_negatives_one_regression_per_label(tiny_model_dir,
     sets = predictor.task.contrastive().label_sets(
         [Example(t, label=tuple(r["labels"])) for t, r in zip(texts, train_rows)]
     )
-    _, _, estimators = fit_logistic(features, sets, 4, multi_label=True)
+    head = strategy["head"]
+    assert set(head["c_cross_validated"]) == {"0.1", "1", "10", "100"} and head["c"] in (0.1, 1.0, 10.0, 100.0)
+    _, _, estimators = fit_logistic(features, sets, 4, multi_label=True, c=head["c"])
     expected = np.stack([e.predict_proba(features)[:, 1] for e in estimators], axis=1)
     np.testing.assert_allclose(predictor.predict_proba(texts), expected, atol=1e-4)
 

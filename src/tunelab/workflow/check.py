@@ -124,7 +124,11 @@ def check_data(
 # -- the checks ---------------------------------------------------------------------------------
 def _split_sources(splits: Any, parts: dict[str, Sequence[Any]]) -> dict[str, Any]:
     """Each split's size, where it comes from (a file, carved from train, none) and which file its lines are in."""
-    sources = {"train": "file", "dev": splits.dev_source, "test": splits.test_source}
+    sources = {
+        "train": "file" if splits.files.get("train") else "none",
+        "dev": splits.dev_source,
+        "test": splits.test_source,
+    }
     files = splits.files
     out = {}
     for name in SPLITS:
@@ -218,7 +222,7 @@ def _classes(checked: CheckFacts, min_examples: int) -> dict[str, Any]:
     unseen = {
         name: sorted(c for c, n in per_class.items() if n > 0 and c not in train_classes)
         for name, per_class in counts.items()
-        if name != "train"
+        if name != "train" and "train" in counts  # no training data (zero-shot): nothing to be unseen in
     }
     return {
         "noun": checked.class_noun,
@@ -429,7 +433,7 @@ def print_check(report: dict[str, Any], checked: CheckFacts, console: Console) -
         names = list(classes["counts"])
         table = Table(classes["noun"], *names, title=f"{classes['unit']} per {classes['noun']}")
         totals = {name: sum(per.values()) or 1 for name, per in classes["counts"].items()}
-        for c in classes["counts"]["train"]:
+        for c in dict.fromkeys(c for n in names for c in classes["counts"][n]):  # train's order first
             row = [
                 f"{classes['counts'][n].get(c, 0)} ({100 * classes['counts'][n].get(c, 0) / totals[n]:.1f}%)"
                 for n in names

@@ -337,10 +337,15 @@ def test_verbaliser_scores_the_label_words_next_token_logits(tmp_path):
 
 
 @pytest.mark.train
-def test_tunelab_check_reads_a_zero_shot_config(zs, tiny_model_dir):
+def test_tunelab_check_reads_a_zero_shot_config(zs, tiny_model_dir, capsys):
     """No training file: `tunelab check` takes the labels where training does (the dev file)."""
     config = _config(zs["root"], tiny_model_dir, zs["data"], {"template": TEMPLATES})
-    report = check_data(config)
+    report = check_data(config, console=Console(file=None, force_terminal=False))
     assert report["task"] == "text_classification"
-    assert report["splits"]["dev"]["count"] == 30 and report["splits"]["train"]["count"] == 0
+    assert report["splits"]["dev"]["count"] == 30 and report["splits"]["train"] == {
+        "count": 0,
+        "source": "none",
+        "file": None,
+    }
+    assert "train" in capsys.readouterr().out  # the table prints a split with no file
     assert report["classes"] is not None

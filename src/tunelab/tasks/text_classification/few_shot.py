@@ -26,6 +26,7 @@ from torch import nn
 from tunelab.config import ModelConfig
 from tunelab.errors import ConfigError, TunelabError
 from tunelab.models.heads import HEAD_KEY, TunelabForSequenceClassification
+from tunelab.tasks.text_classification.head_c import choose_c
 
 # The logit of a label the logistic regression never saw (no training text has it; multi-label: a
 # label no text lacks gets the opposite): its probability is 0 (1) to float precision.
@@ -152,18 +153,28 @@ class ClassificationContrastive:
             handle.remove()
         return nn.functional.normalize(captured[-1].float(), p=2.0, dim=-1)
 
-    def fit_head(self, model: nn.Module, features: np.ndarray, examples: Sequence[Any], *, c: float) -> dict[str, Any]:
+    def fit_head(
+        self, model: nn.Module, features: np.ndarray, examples: Sequence[Any], *, c: float | str, seed: int = 0
+    ) -> dict[str, Any]:
         """Fit the logistic regression(s) on the training texts' features and copy them into the
-        classifier (every copy peft keeps of it); returns what the run records."""
+        classifier (every copy peft keeps of it); returns what the run records. ``c`` "auto": chosen
+        by cross-validation on these features (head_c.py)."""
         label_sets = self.label_sets(examples)
-        weight, bias, estimators = fit_logistic(
-            features,
-            label_sets,
-            len(self.task.labels),
-            multi_label=self.task.multi_label,
-            c=c,
-            class_weight=self._class_weight(),
-        )
+
+        def fit(x: np.ndarray, sets: Sequence[tuple[int, ...]], *, c: float) -> tuple[np.ndarray, np.ndarray, list]:
+            return fit_logistic(
+                x,
+                sets,
+                len(self.task.labels),
+                multi_label=self.task.multi_label,
+                c=c,
+                class_weight=self._class_weight(),
+            )
+
+        cv: dict[str, float] = {}
+        if c == "auto":
+            c, cv = choose_c(fit, features, label_sets, multi_label=self.task.multi_label, seed=seed)
+        weight, bias, estimators = fit(features, label_sets, c=float(c))
         head = self.head_model(model)
         copied = 0
         with torch.no_grad():
@@ -185,6 +196,7 @@ class ClassificationContrastive:
         return {
             "head": "logistic",
             "c": c,
+            **({"c_cross_validated": cv} if cv else {}),
             "fitted": sum(e is not None for e in estimators),
             "train_accuracy": round(accuracy, 4),
         }

@@ -36,6 +36,8 @@ class ContrastiveSupport(Protocol):
         """(batch, dim) float unit vectors of a collated batch, as the head reads them; differentiable."""
         ...
 
-    def fit_head(self, model: torch.nn.Module, features: np.ndarray, examples: Sequence[Any], *, c: float) -> dict:
+    def fit_head(
+        self, model: torch.nn.Module, features: np.ndarray, examples: Sequence[Any], *, c: float | str, seed: int = 0
+    ) -> dict:
         """Fit the head on the training examples' features and put it into the model; what to record."""
         ...

@@ -318,11 +318,14 @@ def run_contrastive(
     collator = task.collator(pad_id)
     record["stage1"] = train_body(model, support, train_set, collator, config, workdir, console, device)
     features = embed_all(model, support, train_set, collator, config.training.eval_batch_size, device)
-    record["head"] = support.fit_head(model, features, list(train_set.examples), c=settings.head_c)
+    record["head"] = support.fit_head(
+        model, features, list(train_set.examples), c=settings.head_c, seed=config.training.seed
+    )
     record["seconds"] = round(time.perf_counter() - started, 2)
     console.print(
         f"contrastive stage 2: {settings.head} head fitted on {len(features)} embeddings "
-        f"(training accuracy {record['head'].get('train_accuracy', float('nan')):.4f})"
+        f"(C {record['head'].get('c')}{' by cross-validation' if record['head'].get('c_cross_validated') else ''}, "
+        f"training accuracy {record['head'].get('train_accuracy', float('nan')):.4f})"
     )
     if settings.end_to_end:
         console.print("end_to_end: the standard loop now trains the whole model from the fitted head")
