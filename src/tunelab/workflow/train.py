@@ -430,7 +430,11 @@ def train(
     print_report(report, prepared.task, console=console)
     console.print(
         f"artifact: {output} (model weights {(meta.method.weights_bytes or 0) / 1e6:.1f} MB, {meta.method.stored}); "
-        + (f"{meta.training['samples_per_second']} samples/s, " if meta.training["steps"] else "not trained, ")
+        + (
+            f"{meta.training['samples_per_second']} samples/s, "
+            if not str(state.stop_reason).startswith("not trained")
+            else "not trained, "
+        )
         + f"peak RSS {meta.training['peak_rss_mb']:.0f} MB, "
         f"{time.perf_counter() - started:.0f} s in all"
     )
