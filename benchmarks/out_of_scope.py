@@ -10,7 +10,7 @@ stratified by intent: the first tunes (it is the run's data.dev: the held-out in
 relabelled ``oos``), the second is where every scorer is measured, so no threshold is scored on
 the rows it was tuned on. The trained model is then refitted with each scorer (msp, energy,
 mahalanobis, knn: the same ``fit_after_training`` the training ran, on the same tuning half) and
-evaluated with ``tunelab evaluate``'s code; ``auto`` is the trained artifact as it is.
+evaluated with ``tunelab evaluate``'s code; ``auto`` is refitted the same way (what training fits).
 
 Writes a table to stdout and ``results.json`` in ``--work``.
 """
@@ -127,7 +127,9 @@ def main() -> None:
     from tunelab.workflow.evaluate import evaluate_artifact
 
     results: dict[str, Any] = {"seed": args.seed, "unknown_intents": files["unknown"], "scorers": {}}
-    runs = {"auto": artifact, **{s: refit(artifact, work / f"refit-{s}", s, files) for s in SCORERS}}
+    # every detector refitted on the tuning half, auto too (with --skip-training the trained model's own
+    # detector may predate the current code); the fit is the one training runs (fit_after_training)
+    runs = {s: refit(artifact, work / f"refit-{s}", s, files) for s in ("auto", *SCORERS)}
     for name, path in runs.items():
         metrics = evaluate_artifact(path, files["eval"])["metrics"]
         detector = read_meta(path).task.state["out_of_scope"]

@@ -46,8 +46,10 @@ def test_tune_threshold_centres_a_plateau():
     scores = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7])
     is_oos = np.array([0, 0, 0, 0, 1, 1], dtype=bool)
     correct = np.array([1, 1, 1, 0, 0, 0], dtype=bool)
-    threshold, value = tune_threshold(scores, is_oos, correct)
+    threshold, value = tune_threshold(scores, is_oos, correct, "balanced")
     assert threshold == pytest.approx(0.45) and value == pytest.approx((3 / 4 + 1) / 2)
+    threshold, value = tune_threshold(scores, is_oos, correct)  # accuracy: 5 of the 6 rows right
+    assert threshold == pytest.approx(0.45) and value == pytest.approx(5 / 6)
 
 
 def test_tune_threshold_is_the_best_cut():
@@ -55,14 +57,30 @@ def test_tune_threshold_is_the_best_cut():
     scores = np.concatenate([rng.normal(0, 1, 300), rng.normal(1.5, 1, 100)])
     is_oos = np.arange(400) >= 300
     correct = rng.random(400) < 0.9
-    threshold, value = tune_threshold(scores, is_oos, correct)
 
-    def criterion(t):
+    def balanced(t):
         kept = scores <= t
         return ((correct & kept)[~is_oos].mean() + (~kept)[is_oos].mean()) / 2
 
-    assert criterion(threshold) == pytest.approx(value)
-    assert all(criterion(t) <= value + 1e-12 for t in np.unique(scores))
+    def accuracy(t):
+        kept = scores <= t
+        return ((correct & kept & ~is_oos).sum() + (~kept & is_oos).sum()) / len(scores)
+
+    found = {}
+    for objective, criterion in (("balanced", balanced), ("accuracy", accuracy)):
+        threshold, value = tune_threshold(scores, is_oos, correct, objective)
+        assert criterion(threshold) == pytest.approx(value)
+        assert all(criterion(t) <= value + 1e-12 for t in np.unique(scores))
+        found[objective] = threshold
+    # 300 in-scope rows against 100 out-of-scope: accuracy rejects less than the balanced criterion
+    assert found["accuracy"] > found["balanced"]
+
+
+def test_accuracy_objective_rejects_nothing_when_out_of_scope_rows_are_rare_and_mixed_in():
+    scores = np.array([0.1, 0.5, 0.2, 0.6, 0.3, 0.9, 0.4, 0.95])
+    is_oos = np.array([0, 1, 0, 0, 0, 0, 0, 0], dtype=bool)  # one out-of-scope row among in-scope scores
+    threshold, value = tune_threshold(scores, is_oos, np.ones(8, dtype=bool))
+    assert value == pytest.approx(7 / 8) and (scores <= threshold).all()
 
 
 def test_recall_threshold_keeps_the_share():

@@ -27,6 +27,12 @@ class OutOfScopeConfig(Section):
     threshold: float | None = Field(
         None, description="A text whose score is above this is out-of-scope; null: tuned on dev."
     )
+    objective: Literal["accuracy", "balanced"] = Field(
+        "accuracy",
+        description="The threshold tuned on dev rows labelled out-of-scope maximises: accuracy, the share of all "
+        "dev rows handled right (the dev mix weighs as in use); balanced: (in-scope accuracy + out-of-scope "
+        "recall) / 2 (catches more out-of-scope texts, rejects more in-scope ones).",
+    )
     in_scope_recall: float = Field(
         0.95,
         gt=0.0,

@@ -155,11 +155,16 @@ def load_scorer(state: dict[str, Any], directory: str | Path | None) -> Scorer:
 
 
 # -- thresholds -------------------------------------------------------------------------------------
-def tune_threshold(scores: np.ndarray, is_oos: np.ndarray, correct: np.ndarray) -> tuple[float, float]:
-    """(threshold, criterion): the threshold maximising (in-scope accuracy + out-of-scope recall) / 2
-    over every cut between two dev scores; ``correct``: the in-scope rows' closed-set prediction is
-    right. Several neighbouring cuts may be best (a gap between the two populations): the threshold
-    lies in the middle of that range, as far from both sides as the dev scores allow."""
+def tune_threshold(
+    scores: np.ndarray, is_oos: np.ndarray, correct: np.ndarray, objective: str = "accuracy"
+) -> tuple[float, float]:
+    """(threshold, criterion): the threshold maximising the ``objective`` over every cut between two
+    dev scores; ``correct``: the in-scope rows' closed-set prediction is right. ``accuracy``: the
+    share of all dev rows handled right (an in-scope row accepted with the right label, an
+    out-of-scope row rejected), so the dev mix of the two weighs as it will in use; ``balanced``:
+    (in-scope accuracy + out-of-scope recall) / 2, both populations equal whatever their sizes.
+    Several neighbouring cuts may be best (a gap between the two populations): the threshold lies
+    in the middle of that range, as far from both sides as the dev scores allow."""
     s = np.asarray(scores, dtype=np.float64)
     oos = np.asarray(is_oos, dtype=bool)
     ok = np.asarray(correct, dtype=bool) & ~oos
@@ -168,9 +173,12 @@ def tune_threshold(scores: np.ndarray, is_oos: np.ndarray, correct: np.ndarray) 
     ok_sorted, oos_sorted = np.sort(s[ok]), np.sort(s[oos])
     accepted_ok = np.searchsorted(ok_sorted, cuts, side="right")  # right in-scope texts kept (score <= cut)
     rejected_oos = n_oos - np.searchsorted(oos_sorted, cuts, side="right")
-    criterion = (accepted_ok / max(n_in, 1) + rejected_oos / max(n_oos, 1)) / 2
-    # the cut below every score rejects everything
-    all_out = 0.5 if n_oos else 0.0
+    if objective == "balanced":
+        criterion = (accepted_ok / max(n_in, 1) + rejected_oos / max(n_oos, 1)) / 2
+        all_out = 0.5 if n_oos else 0.0  # the cut below every score rejects everything
+    else:
+        criterion = (accepted_ok + rejected_oos) / max(n_in + n_oos, 1)
+        all_out = n_oos / max(n_in + n_oos, 1)
     value = float(criterion.max())
     if value < all_out:
         return float(cuts[0] - 1.0), all_out
@@ -246,10 +254,15 @@ def fit_out_of_scope(
     if config.threshold is not None:
         threshold, rule = float(config.threshold), "set by task.out_of_scope.threshold"
     elif both:
-        threshold, value = tune_threshold(scores, is_oos, correct)
+        threshold, value = tune_threshold(scores, is_oos, correct, config.objective)
+        what = (
+            "(in-scope accuracy + out-of-scope recall) / 2"
+            if config.objective == "balanced"
+            else "accuracy over all of them (out-of-scope rows rejected, in-scope rows right)"
+        )
         rule = (
             f"tuned on {int(is_oos.sum())} out-of-scope and {int((~is_oos).sum())} in-scope dev rows: max "
-            f"(in-scope accuracy + out-of-scope recall) / 2 = {value:.4f}"
+            f"{what} = {value:.4f}"
         )
     elif (~is_oos).any():
         threshold = recall_threshold(scores[~is_oos], config.in_scope_recall)
