@@ -319,21 +319,33 @@ def test_verbaliser_scores_the_label_words_next_token_logits(tmp_path):
     rows = [("John Smith visited London", "london"), ("Mary Jones met Paris", "paris")] * 3
     dev = write_csv(tmp_path / "dev.csv", rows)
     words = {"london": " London", "paris": " Paris"}
-    config = _config(tmp_path, model_dir, {"dev": dev}, {"prompt": "{text} in the city of", "label_words": words})
+    settings = {"prompt": "{text} in the city of", "label_words": words, "contextual_calibration": False}
+    config = _config(tmp_path, model_dir, {"dev": dev}, settings)
     result = train(config, output_dir=tmp_path / "model", console=QUIET)
     state = read_meta(result.output_dir).task.state["zero_shot"]
-    assert state["mode"] == "verbaliser" and state["label_words"] == words
+    assert state["mode"] == "verbaliser" and state["label_words"] == words and "content_free_prior" not in state
     lm, tokenizer = AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
     ids = tokenizer.convert_tokens_to_ids([state["label_tokens"]["london"], state["label_tokens"]["paris"]])
     texts = ["Angela Merkel visited London", "a short one", "Mary Jones met John Smith in Paris"]
+
+    def word_logits(text):
+        return lm(**tokenizer(f"{text} in the city of", return_tensors="pt")).logits[0, -1, ids].double().numpy()
+
     with torch.no_grad():
-        expected = [
-            softmax(lm(**tokenizer(f"{t} in the city of", return_tensors="pt")).logits[0, -1, ids].double().numpy())
-            for t in texts
-        ]
+        expected = np.stack([softmax(word_logits(t)) for t in texts])
+        prior = np.mean([softmax(word_logits(t)) for t in ("N/A", "", "[MASK]")], axis=0)
     predictor = tunelab.load(result.output_dir)
-    np.testing.assert_allclose(predictor.predict_proba(texts), np.stack(expected), atol=1e-4)
+    np.testing.assert_allclose(predictor.predict_proba(texts), expected, atol=1e-4)
     assert [r["text"] for r in predictor.predict_scores(texts)] == texts  # records show the text given
+    # contextual calibration (the default): each probability divided by the content-free prior
+    config = _config(tmp_path, model_dir, {"dev": dev}, {"prompt": "{text} in the city of", "label_words": words})
+    calibrated = train(config, output_dir=tmp_path / "calibrated", console=QUIET).output_dir
+    state = read_meta(calibrated).task.state["zero_shot"]
+    assert state["content_free_prior"] == pytest.approx({"london": prior[0], "paris": prior[1]}, abs=1e-5)
+    divided = expected / prior
+    np.testing.assert_allclose(
+        tunelab.load(calibrated).predict_proba(texts), divided / divided.sum(1, keepdims=True), atol=1e-4
+    )
 
 
 @pytest.mark.train

@@ -46,6 +46,11 @@ class ZeroShotConfig(Section):
     label_words: dict[str, str] | None = Field(
         None, description="Verbaliser: the word that stands for each label (default: the cleaned label name)."
     )
+    contextual_calibration: bool = Field(
+        True,
+        description="Verbaliser: subtract the log-probabilities the label words get after a content-free text "
+        "('N/A', '', '[MASK]') from the logits (Zhao et al. 2021), which removes the model's prior for a word.",
+    )
     self_training: SelfTrainingConfig = Field(default_factory=SelfTrainingConfig)
 
     @field_validator("prompt")

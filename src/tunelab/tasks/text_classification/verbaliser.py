@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -121,9 +122,37 @@ def init_verbaliser_head(
     with torch.no_grad():
         classifier.weight.copy_(rows.to(classifier.weight.dtype))
         classifier.bias.zero_()
-    return {
+    built: dict[str, Any] = {
         "mode": "verbaliser",
         "prompt": zero_shot.prompt,
         "label_words": words,
         "label_tokens": {label: tokenizer.convert_ids_to_tokens(i) for label, i in zip(labels, ids)},
     }
+    if zero_shot.contextual_calibration:
+        prior = content_free_prior(model, tokenizer, zero_shot.prompt)
+        with torch.no_grad():
+            classifier.bias.copy_(torch.as_tensor(-np.log(prior), dtype=classifier.bias.dtype))
+        built["content_free_prior"] = {label: round(float(p), 6) for label, p in zip(labels, prior)}
+    return built
+
+
+CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021, "Calibrate Before Use"
+
+
+@torch.no_grad()
+def content_free_prior(model: Any, tokenizer: Any, prompt: str) -> np.ndarray:
+    """The label words' probabilities (renormalised over them) after the prompt wrapped around
+    content-free texts, averaged: the model's prior for each word. Subtracting its log from the logits
+    (the head's bias) divides every probability by it: contextual calibration (Zhao et al. 2021)."""
+    was_training = model.training
+    model.eval()
+    try:
+        probs = []
+        for text in CONTENT_FREE:
+            batch = tokenizer([wrap(prompt, text)], return_tensors="pt")
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            probs.append(torch.softmax(logits.float(), dim=-1)[0].cpu().numpy())
+    finally:
+        model.train(was_training)
+    prior = np.mean(probs, axis=0)
+    return np.clip(prior / prior.sum(), 1e-12, None)
